@@ -1,0 +1,93 @@
+"""Per-clip processing steps: each reads what one kind of variant needs, or records why it can't.
+
+Steps run in worker processes; each is small and independent, so a variant is described by the
+steps it needs, and one pass over the corpus serves every variant being built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import media, spectrogram
+from ..corpus import media_relpath, unusable_reason
+from ..faces import Face
+
+
+@dataclass
+class ClipFeatures:
+    """What the steps extracted from one clip; `errors` maps a step to why it failed."""
+
+    clip_id: str
+    middle_frame: np.ndarray | None = None
+    frames: list[np.ndarray] | None = None
+    frame_times: list[float] | None = None
+    video_duration: float | None = None
+    mel_db: np.ndarray | None = None  # (n_mels, mel frames) float32, dB re max
+    audio_duration: float | None = None
+    audio_source: str | None = None
+    face: Face | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _video_path(raw: Path, clip_id: str) -> tuple[Path, str]:
+    rel = media_relpath(clip_id, "video_flv")
+    return raw / rel, rel
+
+
+def _checked(rel: str) -> None:
+    reason = unusable_reason(rel)
+    if reason:
+        raise media.MediaError(reason)
+
+
+def step_middle_frame(raw: Path, f: ClipFeatures) -> None:
+    path, rel = _video_path(raw, f.clip_id)
+    _checked(rel)
+    f.middle_frame, f.video_duration = media.read_middle_frame(path, rel)
+
+
+def step_all_frames(raw: Path, f: ClipFeatures) -> None:
+    path, rel = _video_path(raw, f.clip_id)
+    _checked(rel)
+    f.frames, f.frame_times, f.video_duration = media.read_all_frames(path, rel)
+
+
+def step_mel(raw: Path, f: ClipFeatures) -> None:
+    """Audio from AudioWAV when the file is there, else from the FLV's audio track."""
+    wav_rel = media_relpath(f.clip_id, "audio_wav")
+    if (raw / wav_rel).exists():
+        _checked(wav_rel)
+        audio = media.read_wav(raw / wav_rel, wav_rel)
+    else:
+        path, rel = _video_path(raw, f.clip_id)
+        if not path.exists():
+            raise media.MediaError(f"{wav_rel} and {rel}: both missing, no audio for this clip")
+        _checked(rel)
+        audio = media.read_flv_audio(path, rel)
+    signal = spectrogram.resample(audio.samples, audio.rate)
+    f.mel_db = spectrogram.to_db(spectrogram.mel_power(signal)).numpy()
+    f.audio_duration, f.audio_source = audio.duration, audio.source
+
+
+STEPS: dict[str, Callable[[Path, ClipFeatures], None]] = {
+    "middle_frame": step_middle_frame,
+    "all_frames": step_all_frames,
+    "mel": step_mel,
+}
+
+
+def extract(raw: Path, clip_id: str, steps: tuple[str, ...]) -> ClipFeatures:
+    """Run the steps on one clip; a failing step records its reason and the others still run."""
+    f = ClipFeatures(clip_id)
+    for name in steps:
+        try:
+            STEPS[name](raw, f)
+        except media.MediaError as e:
+            f.errors[name] = str(e)
+        except Exception as e:  # a decoder bug must cost one clip, not the build
+            f.errors[name] = f"unexpected {e.__class__.__name__} while reading: {e}"
+    return f

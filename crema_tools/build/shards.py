@@ -1,0 +1,70 @@
+"""Deterministic WebDataset shards: same samples in, byte-identical tar files out."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+MAX_SAMPLES_PER_SHARD = 1000
+MAX_BYTES_PER_SHARD = 1 << 30
+
+
+class ShardWriter:
+    """Writes `<prefix>-00000.tar`, `<prefix>-00001.tar`, ... with fixed tar headers.
+
+    Each sample is a key plus members keyed by extension (`png`, `json`, `cls`); members are
+    written in sorted extension order with mtime 0 and no owner, so a rebuild is byte-identical.
+    """
+
+    def __init__(self, folder: Path, prefix: str, max_samples: int = MAX_SAMPLES_PER_SHARD, max_bytes: int = MAX_BYTES_PER_SHARD):
+        self.folder, self.prefix = folder, prefix
+        self.max_samples, self.max_bytes = max_samples, max_bytes
+        self.shards: list[str] = []
+        self.samples = 0
+        self._tar: tarfile.TarFile | None = None
+        self._in_shard = 0
+        self._bytes = 0
+
+    def _roll(self) -> None:
+        self.close()
+        name = f"{self.prefix}-{len(self.shards):05d}.tar"
+        self.shards.append(name)
+        self._tar = tarfile.open(self.folder / name, "w", format=tarfile.USTAR_FORMAT)
+        self._in_shard = self._bytes = 0
+
+    def write(self, key: str, members: dict[str, bytes]) -> None:
+        size = sum(len(v) for v in members.values())
+        if self._tar is None or self._in_shard >= self.max_samples or (self._in_shard and self._bytes + size > self.max_bytes):
+            self._roll()
+        for ext in sorted(members):
+            info = tarfile.TarInfo(f"{key}.{ext}")
+            info.size, info.mtime, info.mode = len(members[ext]), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            self._tar.addfile(info, io.BytesIO(members[ext]))
+        self._in_shard += 1
+        self._bytes += size
+        self.samples += 1
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+            self._tar = None
+
+
+def read_shard(path: Path):
+    """Yield (key, {ext: bytes}) per sample of one shard, in order."""
+    with tarfile.open(path, "r") as tar:
+        key, members = None, {}
+        for info in tar:
+            if not info.isfile():
+                continue
+            k, _, ext = info.name.partition(".")
+            if key is not None and k != key:
+                yield key, members
+                members = {}
+            key = k
+            members[ext] = tar.extractfile(info).read()
+        if key is not None:
+            yield key, members

@@ -1,0 +1,98 @@
+"""Each dataset representation as a small declarative unit: the steps it needs and how it renders.
+
+A variant never decodes anything itself: the build runs the union of the steps of the variants
+being built, once per clip, and hands each variant the features it asked for.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from .. import spectrogram
+from ..faces import crop_resize, square_crop_box
+from .extract import ClipFeatures
+
+SIZE = 224
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    family: str  # "2d" or "3d": which split of a protocol applies
+    steps: tuple[str, ...]  # extraction steps whose success the variant needs
+    uses_face: bool
+    render: Callable[[ClipFeatures], dict[str, bytes]]  # tar members besides json and cls
+    description: str
+    shape: str  # the canonical tensor shape `crema_tools.load` yields
+    params: dict
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def face_image(f: ClipFeatures) -> np.ndarray:
+    """The middle frame's face, squared with a margin and resized to 224x224 RGB."""
+    frame = f.middle_frame
+    return crop_resize(frame, square_crop_box(f.face, frame.shape[1], frame.shape[0]), SIZE)
+
+
+def spectrogram_image(f: ClipFeatures) -> np.ndarray:
+    """The whole clip's mel spectrogram (dB) resized to 224x224, grayscale."""
+    import torch
+
+    return spectrogram.db_image(torch.from_numpy(f.mel_db), SIZE, SIZE)
+
+
+def _render_2d_vision(f: ClipFeatures) -> dict[str, bytes]:
+    return {"png": png(face_image(f))}
+
+
+def _render_2d_audio(f: ClipFeatures) -> dict[str, bytes]:
+    return {"png": png(spectrogram_image(f))}
+
+
+def _render_2d_multimodal(f: ClipFeatures) -> dict[str, bytes]:
+    spec = np.repeat(spectrogram_image(f)[:, :, None], 3, axis=2)
+    return {"png": png(np.concatenate([face_image(f), spec], axis=1))}
+
+
+FACE_PARAMS = {"detector": "facenet-pytorch MTCNN", "min_face_size": 40, "crop": "square, 20% margin", "size": SIZE,
+               "frame": "middle (half the duration)", "no_face": "centre square crop, face_found false"}
+MEL_IMAGE_PARAMS = {**spectrogram.PARAMS, "image": "dB re clip max, -80..0 dB -> 0..255, low frequencies at the bottom",
+                    "size": [SIZE, SIZE]}
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("2d-audio", "2d", ("mel",), False, _render_2d_audio,
+                "the clip's mel spectrogram as a 224x224 grayscale image", "(3, 224, 224)",
+                {"spectrogram": MEL_IMAGE_PARAMS}),
+        Variant("2d-vision", "2d", ("middle_frame",), True, _render_2d_vision,
+                "the MTCNN face crop of the middle frame, 224x224 RGB", "(3, 224, 224)",
+                {"face": FACE_PARAMS}),
+        Variant("2d-multimodal", "2d", ("middle_frame", "mel"), True, _render_2d_multimodal,
+                "face crop | spectrogram side by side, 224 high x 448 wide RGB", "(3, 224, 448)",
+                {"face": FACE_PARAMS, "spectrogram": MEL_IMAGE_PARAMS}),
+    )
+}
+
+
+class VariantError(ValueError):
+    pass
+
+
+def get_variants(names) -> list[Variant]:
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise VariantError(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
+    if not names:
+        raise VariantError(f"no variant given: choose from {', '.join(VARIANTS)}")
+    return [VARIANTS[n] for n in dict.fromkeys(names)]
