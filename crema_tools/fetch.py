@@ -136,7 +136,8 @@ def _make_root(root: Path) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise FetchError(f"cannot create the download folder {root}: {e.strerror or e}; pick another --to folder") from e
+        message = f"cannot create the download folder {root}: {e.strerror or e}; pick another --to folder"
+        raise FetchError(message) from e
 
 
 def _split_done(
@@ -322,11 +323,15 @@ def _commit(job: _Job) -> None:
     size = _size_or_none(job.part) or 0
     entry = job.entry
     if size != entry.size_bytes:
-        raise _Restart(f"size mismatch: got {size:,} bytes, the manifest says {entry.size_bytes:,}{_pointer_note(job.part)}")
+        note = _pointer_note(job.part)
+        raise _Restart(f"size mismatch: got {size:,} bytes, the manifest says {entry.size_bytes:,}{note}")
     digest = sha256_file(job.part)
     if digest != entry.sha256:
         raise _Restart(f"sha256 mismatch: got {digest[:12]}..., the manifest says {entry.sha256[:12]}...")
-    os.replace(job.part, job.final)
+    try:
+        os.replace(job.part, job.final)  # atomic: the real name only ever holds a verified file
+    except OSError as e:
+        raise _GiveUp(f"cannot rename {job.part} to {job.final.name}: {e.strerror or e}") from None
 
 
 def _pointer_note(part: Path) -> str:

@@ -24,14 +24,14 @@ from __future__ import annotations
 import hashlib
 import wave
 from fractions import Fraction
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from .corpus import EMOTIONS, Clip, SENTENCES, official_clip_ids
+from .corpus import Clip, SENTENCES, official_clip_ids
 
 FPS = 30
 WIDTH, HEIGHT = 480, 360
@@ -194,13 +194,19 @@ def write_flv(path: Path, frames: Iterable[np.ndarray], audio: np.ndarray | None
         container.mux(packets)
 
 
-def generate_clip(root: Path, clip_id: str, seed: int = 0, face: np.ndarray | None = None) -> None:
+def generate_clip(root: Path, clip_id: str, seed: int = 0, face: np.ndarray | None = None, *,
+                  duration: float | None = None, wav: bool = True, flv_audio: bool = True) -> None:
+    """Write one clip's FLV and WAV; `duration`, `wav` and `flv_audio` let tests make odd files."""
     d = design(clip_id, seed)
+    if duration is not None:
+        d = replace(d, duration=duration)
     face = _face_photo() if face is None else face
     (root / "VideoFlash").mkdir(parents=True, exist_ok=True)
-    (root / "AudioWAV").mkdir(parents=True, exist_ok=True)
-    write_wav(root / "AudioWAV" / f"{clip_id}.wav", speech(d, WAV_RATE))
-    write_flv(root / "VideoFlash" / f"{clip_id}.flv", render_frames(d, face), speech(d, FLV_AUDIO_RATE))
+    if wav:
+        (root / "AudioWAV").mkdir(parents=True, exist_ok=True)
+        write_wav(root / "AudioWAV" / f"{clip_id}.wav", speech(d, WAV_RATE))
+    audio = speech(d, FLV_AUDIO_RATE) if flv_audio else None
+    write_flv(root / "VideoFlash" / f"{clip_id}.flv", render_frames(d, face), audio)
 
 
 def generate_corpus(root: str | Path, clip_ids: Sequence[str] | None = None, seed: int = 0, progress: bool = False) -> list[str]:
@@ -223,4 +229,27 @@ def is_synthetic(root: str | Path) -> bool:
     return (Path(root) / "SYNTHETIC.txt").is_file()
 
 
-__all__ = ["EMOTIONS", "generate_corpus", "generate_clip", "sample_clip_ids", "design", "is_synthetic"]
+
+
+SAMPLE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("CREMA_TOOLS_CACHE", Path.home() / ".cache" / "crema-tools"))
+
+
+def ensure_sample(seed: int = 0, progress: bool = True) -> Path:
+    """The built-in sample corpus, generated once into the cache (about 10 s) and reused."""
+    import shutil
+
+    root = cache_dir() / f"sample-v{SAMPLE_VERSION}-seed{seed}"
+    if is_synthetic(root):
+        return root
+    tmp = root.with_name(root.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    generate_corpus(tmp, seed=seed, progress=progress)
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    return root

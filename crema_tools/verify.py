@@ -99,7 +99,9 @@ def progress_bar(total: int, desc: str, progress: bool | None) -> tqdm:
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=disable, leave=True)
 
 
-def hash_files(paths: Sequence[Path], *, jobs: int = 4, progress: bool | None = None, desc: str = "sha256") -> list[str]:
+def hash_files(
+    paths: Sequence[Path], *, jobs: int = 4, progress: bool | None = None, desc: str = "sha256"
+) -> list[str]:
     """sha256 of each path (same order), in `jobs` threads, with one bar over all their bytes."""
     if not paths:
         return []
@@ -160,7 +162,8 @@ class ExtraFile:
 
     path: str
     kind: str
-    hint: str
+    detail: str
+    fix: str
 
 
 @dataclass(frozen=True)
@@ -217,10 +220,17 @@ class VerifyReport:
             lines.append("Result: complete and official.")
         else:
             lines.append(
-                f"Result: NOT complete and official ({len(self.problems):,} manifest files not ok, "
-                f"{len(self.extras):,} extra files)."
+                f"Result: NOT complete and official ({_plural(len(self.problems), 'manifest file')} not ok, "
+                f"{_plural(len(self.extras), 'extra file')})."
             )
+            lines += [f"  fix: {fix}" for fix in self.fixes()]
         return "\n".join(lines)
+
+    def fixes(self, limit: int = 5) -> list[str]:
+        """The distinct repairs the problems call for, most common first."""
+        counts = Counter(c.fix for c in self.problems if c.fix)
+        counts.update(x.fix for x in self.extras)
+        return [fix for fix, _ in counts.most_common(limit)]
 
     def _table(self) -> list[str]:
         columns = list(STATUSES) + ["extra"]
@@ -240,7 +250,7 @@ class VerifyReport:
 
     def _problem_lines(self, max_problems: int) -> list[str]:
         items = [(c.status, c.path, c.detail, c.fix) for c in self.problems]
-        items += [("extra", x.path, "not in the manifest", x.hint) for x in self.extras]
+        items += [("extra", x.path, x.detail, x.fix) for x in self.extras]
         if not items:
             return []
         shown = items[:max_problems]
@@ -344,8 +354,8 @@ def _check_without_hash(
     if size <= LFS_POINTER_MAX_BYTES and (pointer := read_lfs_pointer(path)) is not None:
         return _pointer_check(entry, pointer, fetch)
     if size != entry.size_bytes:
-        return FileCheck(entry.path, entry.kind, "size_mismatch",
-                         f"{size:,} bytes, the manifest says {entry.size_bytes:,}{_fixed_issue_note(entry.path)}", fetch)
+        detail = f"{size:,} bytes, the manifest says {entry.size_bytes:,}{_fixed_issue_note(entry.path)}"
+        return FileCheck(entry.path, entry.kind, "size_mismatch", detail, fetch)
     return None
 
 
@@ -371,6 +381,10 @@ def _fixed_issue_note(relpath: str) -> str:
     return "".join(f" (likely an older copy: {i.description})" for i in fixed)
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def known_renames() -> dict[str, str]:
     """Old official path -> current path, from the known issues that describe a rename."""
     out = {}
@@ -384,7 +398,9 @@ def known_renames() -> dict[str, str]:
     return out
 
 
-def _extra_files(root: Path, selected: list[ManifestEntry], kinds: Sequence[str], renames: dict[str, str]) -> list[ExtraFile]:
+def _extra_files(
+    root: Path, selected: list[ManifestEntry], kinds: Sequence[str], renames: dict[str, str]
+) -> list[ExtraFile]:
     """Media-looking files (and unfinished downloads) in the selected media folders that the manifest lacks."""
     expected = {e.path for e in selected}
     media_exts = {ext for _, ext in MEDIA_DIRS.values()}
@@ -399,31 +415,34 @@ def _extra_files(root: Path, selected: list[ManifestEntry], kinds: Sequence[str]
                 continue
             suffix = Path(name).suffix.lower()
             if suffix == PARTIAL_SUFFIX:
-                hint = f"unfinished download of crema-tools fetch: run {fetch_command(root, kinds)} to resume it, or delete it"
+                detail = "unfinished download of crema-tools fetch"
+                fix = f"{fetch_command(root, kinds)} (resumes it), or delete it"
             elif suffix in media_exts:
-                hint = _extra_hint(root, rel, renames)
+                detail, fix = _extra_explained(root, rel, renames)
             else:
                 continue
-            extras.append(ExtraFile(rel, kind, hint))
+            extras.append(ExtraFile(rel, kind, detail, fix))
     return extras
 
 
-def _extra_hint(root: Path, rel: str, renames: dict[str, str]) -> str:
+def _extra_explained(root: Path, rel: str, renames: dict[str, str]) -> tuple[str, str]:
+    """(what this extra file is, how to fix it)."""
     new = renames.get(rel)
     if new is None:
-        return f"not an official file: move it out of {root} or delete it"
+        return "not in the manifest", f"move it out of {root}, or delete it"
+    detail = f"old name of {new} (renamed upstream, same content)"
     if (root / new).is_file():
-        return f"old name of {new} (renamed upstream, same content), which is also present: delete {rel}"
-    return f"old name of {new} (renamed upstream, same content): mv {shlex.quote(str(root / rel))} {shlex.quote(str(root / new))}"
+        return detail + ", which is also present", f"rm {shlex.quote(str(root / rel))}"
+    return detail, f"mv {shlex.quote(str(root / rel))} {shlex.quote(str(root / new))}"
 
 
 def _known_problems_present(checks: list[FileCheck]) -> list[KnownProblem]:
-    """Files in the copy that the official README documents as broken (status open)."""
+    """Official files in the copy (status ok) that the official README documents as broken (status open)."""
     by_file = known_issues_by_file()
     out = []
     for c in checks:
-        if c.status == "missing":
-            continue
+        if c.status != "ok":
+            continue  # a stub or a damaged copy is not the documented official file
         for issue in by_file.get(c.path, ()):
             if issue.status == "open":
                 out.append(KnownProblem(c.path, issue.clip_id, issue.category, issue.description))

@@ -190,6 +190,7 @@ def build(
     device: str | None = None,
     progress: bool = True,
     clip_ids: Sequence[str] | None = None,
+    face_crop: bool = False,
 ) -> dict[str, dict]:
     """Build the variants from the corpus at `raw` into the dataset folder `out`; returns the reports."""
     raw, out = Path(raw), Path(out)

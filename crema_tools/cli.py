@@ -1,0 +1,150 @@
+"""The `crema-tools` command line: a thin layer over the library, one command per job."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    help="Turn the CREMA-D corpus into reproducible, Hub-ready emotion-recognition datasets.\n\n"
+    "Start with `crema-tools build --variant 2d-multimodal`: without --raw and without ./CREMA-D it "
+    "builds from the synthetic sample that ships with crema-tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+@app.command()
+def build(
+    variant: List[str] = typer.Option(
+        ..., "--variant", "-v",
+        help="Representation to build; repeat for several (one pass serves all): "
+        "2d-audio, 2d-vision, 2d-multimodal, 3d-audio, 3d-vision, 3d-multimodal.",
+    ),
+    raw: Optional[Path] = typer.Option(
+        None, help="CREMA-D folder holding VideoFlash/ and AudioWAV/. Default: ./CREMA-D if it exists, "
+        "else the built-in synthetic sample."),
+    out: Path = typer.Option(Path("crema-d-datasets"), help="Dataset folder to write (a Hugging Face dataset repository layout)."),
+    protocol: str = typer.Option("paper", help="Split protocol: paper (random over clips, as the reference paper), "
+                                 "speaker (actor-disjoint 60/20/20 by sex), audeering (the published actor split)."),
+    seed: int = typer.Option(0, help="Seed of the split and of the shard order."),
+    workers: int = typer.Option(_default_workers(), help="Decoding processes (0: decode in this process)."),
+    device: Optional[str] = typer.Option(None, help="Device for face detection: cpu, cuda. Default: cuda when there is one."),
+    face_crop: bool = typer.Option(False, "--face-crop", help="3d-vision / 3d-multimodal: crop frames to the face (a box smoothed over time)."),
+) -> None:
+    """Build dataset configs as WebDataset shards with a dataset card, ready for `load_dataset`."""
+    from .build.pipeline import BuildError, build as run_build
+    from .build.variants import VariantError
+    from .synthetic import ensure_sample
+
+    if raw is None:
+        if Path("CREMA-D").is_dir():
+            raw = Path("CREMA-D")
+        else:
+            typer.secho(
+                "\n*** No --raw given and no ./CREMA-D folder: building from the SYNTHETIC SAMPLE that ships "
+                "with crema-tools. ***\n*** Its faces and voices are made up; use --raw PATH for the real corpus. ***\n",
+                fg=typer.colors.YELLOW, bold=True, err=True)
+            raw = ensure_sample()
+    try:
+        reports = run_build(raw, out, variant, protocol=protocol, seed=seed, workers=workers, device=device,
+                            face_crop=face_crop)
+    except (BuildError, VariantError) as e:
+        fail(str(e))
+    _print_summary(out, reports)
+
+
+def _print_summary(out: Path, reports: dict) -> None:
+    typer.echo(f"\nWrote {out}/ (dataset card: {out}/README.md)")
+    for name, r in reports.items():
+        splits = ", ".join(f"{s} {v['samples']}" for s, v in r["splits"].items())
+        typer.echo(f"  {name:<14} {splits}; skipped {len(r['skipped'])}; no face {len(r['face_not_found'])}  -> {out}/{name}/")
+    skipped = {n: len(r["skipped"]) for n, r in reports.items() if r["skipped"]}
+    if skipped:
+        first = next(r for r in reports.values() if r["skipped"])["skipped"][0]
+        typer.echo(
+            "skipped clips: " + ", ".join(f"{n} {k}" for n, k in skipped.items())
+            + f" (e.g. {first['clip_id']}: {first['reason']}); reasons in <variant>/report.json", err=True)
+    typer.echo(f'Load it: datasets.load_dataset("{out}", "{next(iter(reports))}") or crema_tools.load("{out}", "{next(iter(reports))}", "train")')
+
+
+@app.command()
+def sample(
+    to: Path = typer.Option(None, help="Folder to write the synthetic corpus to. Default: the cache, reused by `build`."),
+    seed: int = typer.Option(0, help="Seed of the synthetic media."),
+) -> None:
+    """Write the synthetic sample corpus (real clip ids and formats, made-up media) in the CREMA-D layout."""
+    from .synthetic import ensure_sample, generate_corpus
+
+    if to is None:
+        path = ensure_sample(seed)
+    else:
+        generate_corpus(to, seed=seed, progress=True)
+        path = to
+    typer.echo(f"synthetic corpus: {path}")
+
+
+@app.command()
+def fetch(
+    to: Path = typer.Option(Path("CREMA-D"), help="Folder to download into (VideoFlash/, AudioWAV/, AudioMP3/)."),
+    what: str = typer.Option("video,wav", help="Which media: any of video, wav, mp3, or all."),
+    base_url: Optional[str] = typer.Option(None, help="Mirror to download from instead of the official repository's LFS media URLs."),
+    jobs: int = typer.Option(8, help="Parallel downloads."),
+) -> None:
+    """Download the official media, resuming partial files, checking each file's size and sha256.
+
+    Re-running downloads only what is missing or wrong; a file that fails its check is never kept
+    under its real name.
+    """
+    from .fetch import DEFAULT_BASE_URL, FetchError, fetch as run_fetch
+
+    try:
+        result = run_fetch(to, what=what, base_url=base_url or DEFAULT_BASE_URL, jobs=jobs)
+    except (ValueError, FetchError) as e:
+        fail(str(e))
+    typer.echo(result.summary())
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def verify(
+    raw: Path = typer.Option(Path("CREMA-D"), help="The CREMA-D folder to check against the official manifest."),
+    what: str = typer.Option("all", help="Which media: any of video, wav, mp3, or all."),
+    quick: bool = typer.Option(False, "--quick", help="Check sizes only, no sha256 (seconds instead of minutes)."),
+    jobs: int = typer.Option(4, help="Files hashed in parallel."),
+) -> None:
+    """Check a local copy: missing, extra, Git LFS pointer and corrupt files; exit 1 unless complete and official."""
+    from .verify import RawFolderError, verify as run_verify
+
+    try:
+        report = run_verify(raw, what=what, quick=quick, jobs=jobs)
+    except (ValueError, RawFolderError) as e:
+        fail(str(e))
+    typer.echo(report.render())
+    raise typer.Exit(0 if report.complete_and_official else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
