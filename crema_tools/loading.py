@@ -42,8 +42,8 @@ class CremaDataset(torch.utils.data.IterableDataset):
     """Iterates one split of one built config; each item is a dict.
 
     Items: `inputs` (float tensor in [0, 1] of the config's canonical shape), `label` (int),
-    `clip_id`, `actor_id`, and `meta` (the sample's full metadata). With several DataLoader
-    workers, shards are divided between them.
+    `clip_id`, `actor_id`, `emotion`, `sentence`, `intensity`. With several DataLoader workers,
+    shards are divided between them.
     """
 
     def __init__(self, folder: Path, variant: str, split: str, channels: int = 3):
@@ -68,8 +68,12 @@ class CremaDataset(torch.utils.data.IterableDataset):
 
     def decode(self, members: dict[str, bytes]) -> dict:
         meta = json.loads(members["json"])
-        return {"inputs": _image_tensor(members["png"], self.channels), "label": meta["label"],
-                "clip_id": meta["clip_id"], "actor_id": meta["actor_id"], "meta": meta}
+        return {"inputs": _image_tensor(members["png"], self.channels), **self.labels(meta)}
+
+    @staticmethod
+    def labels(meta: dict) -> dict:
+        """The identifying fields every item carries (all collate into batches)."""
+        return {k: meta[k] for k in ("label", "clip_id", "actor_id", "emotion", "sentence", "intensity")}
 
     def __iter__(self) -> Iterator[dict]:
         for shard in self._my_shards():

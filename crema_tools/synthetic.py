@@ -92,7 +92,7 @@ def design(clip_id: str, seed: int = 0) -> ClipDesign:
         duration=round(1.6 + 0.12 * words + take.uniform(0.0, 0.5), 2),
         pitch_hz=PITCH_HZ[AUDIO_GROUP[clip.emotion]] * actor.uniform(0.9, 1.1) * take.uniform(0.95, 1.05),
         tint=TINTS[VISION_GROUP[clip.emotion]],
-        face_scale=actor.uniform(0.9, 1.2),
+        face_scale=actor.uniform(0.8, 1.0),
         face_center=(WIDTH / 2 + actor.uniform(-60, 60), HEIGHT / 2 + actor.uniform(-20, 20)),
         background=actor.uniform(40, 200, size=3).astype(np.float32),
         syllables=max(2, round(words * 1.4)),

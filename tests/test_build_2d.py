@@ -1,0 +1,156 @@
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+import crema_tools
+from crema_tools.build.pipeline import BuildError, build
+from crema_tools.build.shards import read_shard
+from crema_tools.build.variants import VariantError
+from crema_tools.corpus import assign_splits
+
+VARIANTS_2D = ["2d-audio", "2d-vision", "2d-multimodal"]
+
+
+@pytest.fixture(scope="module")
+def built(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("out2d")
+    build(corpus, out, VARIANTS_2D, progress=False, workers=0)
+    return out
+
+
+def samples(out: Path, variant: str):
+    return [(k, m) for tar in sorted((out / variant).glob("*.tar")) for k, m in read_shard(tar)]
+
+
+def test_layout_counts_and_splits(built, corpus):
+    expected = assign_splits("paper", 0, "2d")
+    for variant in VARIANTS_2D:
+        report = json.loads((built / variant / "report.json").read_text())
+        assert report["samples"] == 24 and report["skipped"] == [] and report["source"] == "synthetic"
+        assert sum(s["samples"] for s in report["splits"].values()) == 24
+        for split, info in report["splits"].items():
+            assert [p.name for p in sorted((built / variant).glob(f"{split}-*.tar"))] == info["shards"]
+        metas = [json.loads(m["json"]) for _, m in samples(built, variant)]
+        assert len(metas) == 24
+        for meta in metas:  # a clip's split is the corpus-wide one, whatever else is on disk
+            assert meta["split"] == expected[meta["clip_id"]]
+            assert meta["label"] == ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"].index(meta["emotion"])
+        if variant != "2d-audio":
+            assert all(m["face_found"] and m["face_probability"] > 0.9 and len(m["face_box"]) == 4 for m in metas)
+    card = (built / "README.md").read_text()
+    assert "license: odbl" in card and "config_name: 2d-multimodal" in card and "Synthetic sample" in card
+    assert "2d-vision/test-*.tar" in card
+
+
+def test_load_dataset_from_the_folder(built):
+    from datasets import load_dataset
+
+    ds = load_dataset(str(built), "2d-multimodal", split="train")
+    assert ds.features["cls"].names == ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]
+    row = ds[0]
+    assert row["png"].size == (448, 224) and row["cls"] == row["json"]["label"]
+    assert len(ds) == json.loads((built / "2d-multimodal/report.json").read_text())["splits"]["train"]["samples"]
+
+
+@pytest.mark.parametrize("variant, shape", [("2d-audio", (3, 224, 224)), ("2d-vision", (3, 224, 224)),
+                                            ("2d-multimodal", (3, 224, 448))])
+def test_crema_tools_load_shapes(built, variant, shape):
+    ds = crema_tools.load(built, variant, "train")
+    items = list(ds)
+    assert len(items) == len(ds) > 0
+    x = items[0]["inputs"]
+    assert x.shape == shape and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert {"label", "clip_id", "actor_id"} <= items[0].keys()
+    gray = next(iter(crema_tools.load(built, variant, "train", channels=1)))["inputs"]
+    assert gray.shape == (1, *shape[1:])
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=0)))
+    assert batch["inputs"].shape == (4, *shape)
+
+
+def test_spectrogram_half_of_multimodal_is_the_audio_image(built):
+    audio = {k: m["png"] for k, m in samples(built, "2d-audio")}
+    mm = next(iter(crema_tools.load(built, "2d-multimodal", "train")))
+    au = [x for x in crema_tools.load(built, "2d-audio", "train") if x["clip_id"] == mm["clip_id"]][0]
+    assert torch.equal(mm["inputs"][0, :, 224:], au["inputs"][0]) and mm["clip_id"] in audio
+
+
+def test_rebuild_is_byte_identical_whatever_the_workers(built, corpus, tmp_path):
+    build(corpus, tmp_path, ["2d-multimodal"], progress=False, workers=2)
+    for a in sorted((built / "2d-multimodal").iterdir()):
+        assert (tmp_path / "2d-multimodal" / a.name).read_bytes() == a.read_bytes(), a.name
+
+
+def test_subset_and_seed(corpus, tmp_path):
+    report = build(corpus, tmp_path / "s1", ["2d-audio"], seed=1, progress=False, clip_ids=["1001_DFA_ANG_XX", "1002_DFA_SAD_XX"])
+    assert report["2d-audio"]["samples"] == 2
+    expected = assign_splits("paper", 1, "2d")
+    metas = [json.loads(m["json"]) for _, m in samples(tmp_path / "s1", "2d-audio")]
+    assert {m["clip_id"]: m["split"] for m in metas} == {c: expected[c] for c in ("1001_DFA_ANG_XX", "1002_DFA_SAD_XX")}
+
+
+def test_speaker_protocol_has_three_actor_disjoint_splits(corpus, tmp_path):
+    report = build(corpus, tmp_path, ["2d-audio"], protocol="audeering", progress=False)["2d-audio"]
+    assert set(report["splits"]) == {"train"}  # actors 1001 and 1002 are both in audeering's train part
+    assert report["protocol"] == "audeering"
+
+
+def test_bad_inputs_are_skipped_with_their_reason(bad_corpus, tmp_path):
+    reports = build(bad_corpus, tmp_path, VARIANTS_2D, progress=False)
+    reasons = {v: {s["clip_id"]: s["reason"] for s in r["skipped"]} for v, r in reports.items()}
+    audio, vision, mm = reasons["2d-audio"], reasons["2d-vision"], reasons["2d-multimodal"]
+    assert "known issue (broken_media)" in audio["1076_MTI_SAD_XX"] and "1076_MTI_SAD_XX" in vision
+    assert "duplicate_audio" in audio["1006_TIE_HAP_XX"] and "1006_TIE_HAP_XX" not in vision
+    assert "Git LFS pointer" in vision["1003_IEO_ANG_HI"] and "git lfs pull" in vision["1003_IEO_ANG_HI"]
+    assert "1003_IEO_ANG_HI" not in audio
+    assert "empty" in audio["1003_IEO_DIS_HI"]
+    assert "not a readable media file" in vision["1003_IEO_FEA_HI"]
+    assert "truncated" in audio["1003_IEO_HAP_HI"]
+    assert "truncated" in vision["1003_IEO_NEU_XX"]
+    assert "no audio stream" in audio["1003_IEO_SAD_HI"] and "1003_IEO_SAD_HI" not in vision
+    assert "far longer than a clip" in vision["1003_TIE_ANG_XX"]
+    assert "not_a_clip" in vision and "not a CREMA-D clip id" in vision["not_a_clip"]
+    for v in VARIANTS_2D:  # the good clips are all there
+        good = {json.loads(m["json"])["clip_id"] for _, m in samples(tmp_path, v)}
+        assert {"1003_DFA_ANG_XX", "1003_DFA_DIS_XX", "1003_DFA_FEA_XX"} <= good
+        assert good.isdisjoint(reasons[v])
+    assert set(mm) == set(audio) | set(vision)
+
+
+def test_argument_errors_leave_nothing_behind(corpus, tmp_path):
+    with pytest.raises(VariantError, match="unknown variant '4d-smell'"):
+        build(corpus, tmp_path / "o1", ["4d-smell"])
+    with pytest.raises(BuildError, match="unknown protocol 'random'"):
+        build(corpus, tmp_path / "o2", ["2d-audio"], protocol="random")
+    with pytest.raises(BuildError, match="no such folder"):
+        build(tmp_path / "nope", tmp_path / "o3", ["2d-audio"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BuildError, match="holds neither VideoFlash/ nor AudioWAV/"):
+        build(tmp_path / "empty", tmp_path / "o4", ["2d-audio"])
+    assert not any((tmp_path / o).exists() for o in ("o1", "o2", "o3", "o4"))
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "crema_tools.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_one_line_errors(corpus, tmp_path):
+    r = run_cli("build", "--variant", "4d-smell", "--raw", str(corpus), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "unknown variant '4d-smell'" in r.stderr
+    r = run_cli("build", "--variant", "2d-audio", "--raw", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = run_cli("build", "--variant", "2d-audio", "--raw", str(corpus), "--out", str(blocker / "sub"))
+    assert r.returncode == 2 and "cannot write there" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_build_reports_skips_and_exits_zero(bad_corpus, tmp_path):
+    r = run_cli("build", "--variant", "2d-vision", "--raw", str(bad_corpus), "--out", str(tmp_path / "o"), "--workers", "0")
+    assert r.returncode == 0, r.stderr
+    assert "skipped clips: 2d-vision" in r.stderr and "report.json" in r.stderr
+    assert (tmp_path / "o" / "2d-vision" / "report.json").is_file()
