@@ -138,6 +138,25 @@ def verify(
     raise typer.Exit(0 if report.complete_and_official else 1)
 
 
+@app.command("inspect")
+def inspect_command(
+    dataset: str = typer.Argument(..., help="A built dataset folder (the --out of build) or a Hub dataset repo id owner/name."),
+    variant: Optional[List[str]] = typer.Option(None, "--variant", "-v", help="Config to inspect; repeat for several. Default: every built config."),
+    sheet_dir: Path = typer.Option(Path("crema-tools-inspect"), help="Folder for the contact sheets (<variant>.png); keep it outside the dataset folder."),
+    per_emotion: int = typer.Option(4, help="Samples per emotion on each contact sheet (0: no sheets)."),
+) -> None:
+    """Counts per split, emotion, intensity and actor sex; skipped clips; face-detection failures; shard sizes; contact sheets."""
+    from .inspect import inspect_dataset
+    from .loading import LoadError
+
+    try:
+        report = inspect_dataset(dataset, variant or None, sheet_dir=sheet_dir, per_emotion=per_emotion)
+    except LoadError as e:
+        fail(str(e))
+    typer.echo(report.render())
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def main() -> None:
     try:
         app()

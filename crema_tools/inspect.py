@@ -13,6 +13,7 @@ import json
 import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -34,7 +35,7 @@ THUMB = 160  # height of a png panel
 STRIP_FRAMES = 6
 FRAME = 96  # side of one frame of a video strip
 SPEC_H, SPEC_W = 128, 384  # a 3D spectrogram panel (its width follows a video strip when there is one)
-PAD, LABEL_W, TITLE_H, CAPTION_H = 8, 120, 30, 18
+PAD, GAP, LABEL_W, TITLE_H, CAPTION_H = 8, 2, 120, 30, 18
 BACKGROUND, INK, WARN = (255, 255, 255), (20, 20, 20), (200, 0, 0)
 
 
@@ -48,7 +49,7 @@ class Shard:
 
 @dataclass
 class Pick:
-    """A sample chosen for the contact sheet: its metadata and its media, still encoded."""
+    """A sample chosen for the contact sheet: its metadata and its media, still encoded (emptied once drawn)."""
 
     meta: dict
     media: dict[str, bytes]
@@ -71,7 +72,8 @@ class VariantSummary:
         return _ordered(SPLIT_ORDER, set(self.report.get("splits", {})))
 
     def count(self, dimension: str, split: str) -> Counter:
-        return self.counts.setdefault(dimension, {}).setdefault(split, Counter())
+        """Samples of `split` by value of `dimension` (emotion, intensity, sex, face)."""
+        return self.counts.get(dimension, {}).get(split, Counter())
 
     @property
     def uses_face(self) -> bool:
@@ -100,11 +102,8 @@ class InspectReport:
     def render(self) -> str:
         """Plain-text tables, one section per config; a synthetic build is flagged at the very top."""
         lines = synthetic_banner() if self.synthetic else []
-        first = self.variants[0].report
-        lines.append(
-            f"Dataset {self.folder}: {len(self.variants)} config(s) inspected "
-            f"({', '.join(v.name for v in self.variants)}); protocol {first.get('protocol')}, "
-            f"seed {first.get('seed')}, source {first.get('source')}")
+        lines.append(f"Dataset {self.folder}: {len(self.variants)} config(s) inspected "
+                     f"({', '.join(v.name for v in self.variants)})")
         for v in self.variants:
             lines += [""] + render_variant(v)
         return "\n".join(lines)
@@ -123,12 +122,16 @@ def inspect_dataset(path_or_repo_id: str | Path, variants: Sequence[str] | None 
     config, or a config that is not built there.
     """
     folder, names = locate(path_or_repo_id, variants)
-    summaries = [scan_variant(folder, name, max(per_emotion, 0)) for name in names]
-    if per_emotion > 0:
-        out = Path(sheet_dir) if sheet_dir is not None else DEFAULT_SHEET_DIR
-        out.mkdir(parents=True, exist_ok=True)
-        for s in summaries:
-            s.sheet = write_contact_sheet(s, out / f"{s.name}.png", per_emotion)
+    out = Path(sheet_dir) if sheet_dir is not None else DEFAULT_SHEET_DIR
+    summaries = []
+    for name in names:
+        s = scan_variant(folder, name, max(per_emotion, 0))
+        if per_emotion > 0:
+            out.mkdir(parents=True, exist_ok=True)
+            s.sheet = write_contact_sheet(s, out / f"{name}.png", per_emotion)
+        for pick in (p for picks in s.picks.values() for p in picks):
+            pick.media = {}  # drawn: no need to hold a config's videos while the next one is read
+        summaries.append(s)
     return InspectReport(folder, summaries)
 
 
@@ -139,22 +142,41 @@ def built_variants(folder: Path) -> list[str]:
 def locate(path_or_repo_id: str | Path, variants: Sequence[str] | None) -> tuple[Path, list[str]]:
     """The local folder and the configs to inspect; from the Hub, only the configs asked for are downloaded."""
     local = Path(path_or_repo_id)
-    if local.is_dir():
-        built = built_variants(local)
-        if not built:
-            raise LoadError(f"{local}: no built config here (no <variant>/report.json); "
-                            f"build one with `crema-tools build --variant 2d-multimodal --out {local}`")
-    else:
-        built = hub_variants(str(path_or_repo_id))
+    if not local.is_dir():
+        return hub_folder(str(path_or_repo_id), variants)
+    built = built_variants(local)
+    if not built:
+        raise LoadError(f"{local}: no built config here (no <variant>/report.json); "
+                        f"build one with `crema-tools build --variant 2d-multimodal --out {local}`")
     names = list(dict.fromkeys(variants or built))
     missing = [n for n in names if n not in built]
     if missing:
-        raise LoadError(f"{path_or_repo_id}: config {missing[0]!r} is not built here (built: {', '.join(built)})")
-    folder = local
-    if not local.is_dir():
-        for name in names:  # the same snapshot folder each time, one more config in it
-            folder = resolve(path_or_repo_id, name)
+        raise LoadError(f"{local}: config {missing[0]!r} is not built here (built: {', '.join(built)})")
+    return local, names
+
+
+def hub_folder(repo_id: str, variants: Sequence[str] | None) -> tuple[Path, list[str]]:
+    """Named configs go straight to `resolve` (so a cached download works offline); none named: list the repo."""
+    names = list(dict.fromkeys(variants or hub_variants(repo_id)))
+    folder = Path()
+    for name in names:  # the same snapshot folder each time, one more config in it
+        folder = resolve(repo_id, name)
+    missing = [n for n in names if not (folder / n / "report.json").is_file()]
+    if missing:
+        raise LoadError(f"{repo_id}: config {missing[0]!r} is not built in this Hub repo "
+                        f"(its card lists: {', '.join(card_configs(folder)) or 'none'})")
     return folder, names
+
+
+def card_configs(folder: Path) -> list[str]:
+    """The config names in the YAML header of a dataset card, which `resolve` always downloads."""
+    import yaml
+
+    try:
+        header = (folder / "README.md").read_text().split("---", 2)[1]
+        return sorted(c["config_name"] for c in yaml.safe_load(header).get("configs", []))
+    except (OSError, IndexError, AttributeError, KeyError, TypeError, yaml.YAMLError):
+        return []
 
 
 def hub_variants(repo_id: str) -> list[str]:
@@ -251,10 +273,10 @@ def scan_shard(s: VariantSummary, path: Path, split: str, per_emotion: int) -> N
 
 
 def tally(s: VariantSummary, split: str, meta: dict) -> None:
-    s.count("emotion", split)[meta.get("emotion", "?")] += 1
-    s.count("intensity", split)[meta.get("intensity", "?")] += 1
-    s.count("sex", split)[meta.get("actor_sex", "?")] += 1
-    s.count("face", split)[meta.get("face_found")] += 1
+    values = {"emotion": meta.get("emotion", "?"), "intensity": meta.get("intensity", "?"),
+              "sex": meta.get("actor_sex", "?"), "face": meta.get("face_found")}
+    for dimension, value in values.items():
+        s.counts.setdefault(dimension, {}).setdefault(split, Counter())[value] += 1
 
 
 def compare_with_report(s: VariantSummary) -> list[str]:
@@ -297,7 +319,8 @@ def render_variant(v: VariantSummary) -> list[str]:
     total = sum(sum(c.values()) for c in v.counts.get("emotion", {}).values())
     per_split = ", ".join(f"{sp} {sum(v.count('emotion', sp).values()):,}" for sp in v.splits)
     lines = [f"== {v.name}: {r.get('description', '')} ==",
-             f"shape {r.get('shape')}; {total:,} samples ({per_split}); source {r.get('source')}"]
+             f"shape {r.get('shape')}; {total:,} samples ({per_split}); protocol {r.get('protocol')}, "
+             f"seed {r.get('seed')}; source {r.get('source')}"]
     lines += [""] + count_table(v)
     lines += [""] + skipped_lines(r.get("skipped", []), v.name)
     lines += face_lines(v)
@@ -374,6 +397,7 @@ def shard_lines(v: VariantSummary) -> list[str]:
 # ---------------------------------------------------------------- contact sheet
 
 
+@lru_cache(maxsize=None)
 def font(size: int = 13) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
@@ -399,9 +423,9 @@ def strip_panel(blob: bytes, n: int = STRIP_FRAMES) -> Image.Image:
     if not frames:
         raise ValueError("no video frames")
     picks = np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int)
-    strip = Image.new("RGB", (FRAME * n, FRAME), BACKGROUND)
+    strip = Image.new("RGB", (FRAME * n + GAP * (n - 1), FRAME), BACKGROUND)
     for i, idx in enumerate(picks):
-        strip.paste(Image.fromarray(frames[idx]).resize((FRAME, FRAME), Image.BILINEAR), (i * FRAME, 0))
+        strip.paste(Image.fromarray(frames[idx]).resize((FRAME, FRAME), Image.BILINEAR), (i * (FRAME + GAP), 0))
     return strip
 
 

@@ -23,13 +23,14 @@ class ClipFeatures:
 
     clip_id: str
     middle_frame: np.ndarray | None = None
-    frames: list[np.ndarray] | None = None
-    frame_times: list[float] | None = None
     video_duration: float | None = None
     mel_db: np.ndarray | None = None  # (n_mels, mel frames) float32, dB re max
     audio_duration: float | None = None
     audio_source: str | None = None
     face: Face | None = None
+    video_mp4: bytes | None = None  # 3D: the 24 fps frames, 224x224, H.264
+    n_frames: int | None = None  # 3D: frames at 24 fps
+    track_faces: int | None = None  # 3D --face-crop: keyframes where MTCNN found the face
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -50,10 +51,29 @@ def step_middle_frame(raw: Path, f: ClipFeatures) -> None:
     f.middle_frame, f.video_duration = media.read_middle_frame(path, rel)
 
 
-def step_all_frames(raw: Path, f: ClipFeatures) -> None:
+def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> None:
+    """Every frame decoded, put on the 24 fps grid by timestamp, (face-)cropped, 224x224, H.264."""
+    from PIL import Image
+
+    from .. import video3d
+    from ..faces import crop_resize, detect_faces, square_crop_box
+
     path, rel = _video_path(raw, f.clip_id)
     _checked(rel)
-    f.frames, f.frame_times, f.video_duration = media.read_all_frames(path, rel)
+    frames, times, f.video_duration = media.read_all_frames(path, rel)
+    picks = video3d.resample_times(times, video3d.source_fps(times))
+    height, width = frames[0].shape[:2]
+    if face_crop:
+        keys = sorted({round(k) for k in np.linspace(0, len(picks) - 1, video3d.FACE_KEYFRAMES)})
+        found = detect_faces([frames[picks[k]] for k in keys], device="cpu")
+        f.track_faces = sum(x.found for x in found)
+        boxes = video3d.interpolate_boxes(keys, [x.box for x in found], len(picks))
+        out = [crop_resize(frames[p], square_crop_box(Face(b, 1.0 if b else 0.0), width, height), video3d.SIZE)
+               for p, b in zip(picks, boxes)]
+    else:
+        out = [np.asarray(Image.fromarray(frames[p]).resize((video3d.SIZE, video3d.SIZE), Image.BILINEAR)) for p in picks]
+    f.n_frames = len(out)
+    f.video_mp4 = video3d.encode_frames(out)
 
 
 def step_mel(raw: Path, f: ClipFeatures) -> None:
@@ -73,19 +93,22 @@ def step_mel(raw: Path, f: ClipFeatures) -> None:
     f.audio_duration, f.audio_source = audio.duration, audio.source
 
 
-STEPS: dict[str, Callable[[Path, ClipFeatures], None]] = {
+STEPS: dict[str, Callable[..., None]] = {
     "middle_frame": step_middle_frame,
-    "all_frames": step_all_frames,
+    "video_24fps": step_video_24fps,
     "mel": step_mel,
 }
+OPTIONS = {"video_24fps": ("face_crop",)}
+"""Build options each step takes."""
 
 
-def extract(raw: Path, clip_id: str, steps: tuple[str, ...]) -> ClipFeatures:
+def extract(raw: Path, clip_id: str, steps: tuple[str, ...], options: dict | None = None) -> ClipFeatures:
     """Run the steps on one clip; a failing step records its reason and the others still run."""
     f = ClipFeatures(clip_id)
+    options = options or {}
     for name in steps:
         try:
-            STEPS[name](raw, f)
+            STEPS[name](raw, f, **{k: options[k] for k in OPTIONS.get(name, ()) if k in options})
         except media.MediaError as e:
             f.errors[name] = str(e)
         except Exception as e:  # a decoder bug must cost one clip, not the build

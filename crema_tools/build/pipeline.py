@@ -91,15 +91,15 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _extract_all(raw: Path, ids: list[str], steps: tuple[str, ...], workers: int) -> Iterator[ClipFeatures]:
+def _extract_all(raw: Path, ids: list[str], steps: tuple[str, ...], workers: int, options: dict) -> Iterator[ClipFeatures]:
     if workers <= 0:
         for cid in ids:
-            yield extract(raw, cid, steps)
+            yield extract(raw, cid, steps, options)
         return
     import multiprocessing as mp
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
-        yield from pool.map(extract, [raw] * len(ids), ids, [steps] * len(ids), chunksize=4)
+        yield from pool.map(extract, [raw] * len(ids), ids, [steps] * len(ids), [options] * len(ids), chunksize=2)
 
 
 def _batched(items: Iterable, n: int) -> Iterator[list]:
@@ -127,6 +127,7 @@ def sample_metadata(f: ClipFeatures, split: str, variant: Variant, source: str) 
         "duration_s": round(f.video_duration or f.audio_duration or 0.0, 3),
         "source": source,
         "variant": variant.name,
+        **(variant.metadata(f) if variant.metadata else {}),
     }
 
 
@@ -176,7 +177,9 @@ def _report(run: VariantRun, protocol: str, seed: int, source: str, raw_clips: i
         "samples": sum(w.samples for w in run.writers.values()),
         "skipped": sorted(run.skipped, key=lambda r: r["clip_id"]),
         "face_not_found": sorted(run.no_face),
-        "params": v.params,
+        "params": json.loads(json.dumps(v.params)),
+        "members": v.members,
+        "metadata_fields": v.metadata_fields,
     }
 
 
@@ -219,7 +222,7 @@ def build(
     try:
         with tqdm(total=len(ids), desc=f"building {', '.join(v.name for v in chosen)}", unit="clip",
                   disable=not progress, file=sys.stderr) as bar:
-            for batch in _batched(_extract_all(raw, ids, steps, workers), FACE_BATCH):
+            for batch in _batched(_extract_all(raw, ids, steps, workers, {"face_crop": face_crop}), FACE_BATCH):
                 if need_faces:
                     with_frame = [f for f in batch if f.middle_frame is not None]
                     for f, face in zip(with_frame, detect_faces([f.middle_frame for f in with_frame], device)):
@@ -233,6 +236,8 @@ def build(
             for w in run.writers.values():
                 w.close()
             report = _report(run, protocol, seed, source, len(found))
+            if "video_24fps" in run.variant.steps:
+                report["params"]["video"]["face_crop"] = face_crop
             (run.folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
             final = out / run.variant.name
             shutil.rmtree(final, ignore_errors=True)

@@ -7,13 +7,13 @@ being built, once per clip, and hands each variant the features it asked for.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from .. import spectrogram
+from .. import spectrogram, video3d
 from ..faces import crop_resize, square_crop_box
 from .extract import ClipFeatures
 
@@ -30,6 +30,9 @@ class Variant:
     description: str
     shape: str  # the canonical tensor shape `crema_tools.load` yields
     params: dict
+    members: dict = field(default_factory=lambda: {"png": "image"})  # tar member -> dataset feature dtype
+    metadata: Callable[[ClipFeatures], dict] | None = None  # per-sample fields besides the common ones
+    metadata_fields: dict = field(default_factory=dict)  # their dataset feature dtypes
 
 
 def png(array: np.ndarray) -> bytes:
@@ -69,6 +72,42 @@ FACE_PARAMS = {"detector": "facenet-pytorch MTCNN", "min_face_size": 40, "crop":
 MEL_IMAGE_PARAMS = {**spectrogram.PARAMS, "image": "dB re clip max, -80..0 dB -> 0..255, low frequencies at the bottom",
                     "size": [SIZE, SIZE]}
 
+def _mel_npy(f: ClipFeatures) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, f.mel_db.astype(np.float16), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _frames_3d(f: ClipFeatures) -> int:
+    """Frames of the 24 fps grid: from the video when it was decoded, else from the audio's length."""
+    if f.n_frames is not None:
+        return f.n_frames
+    return int(np.floor(f.audio_duration * video3d.FPS + 1e-6))
+
+
+def _metadata_3d(f: ClipFeatures) -> dict:
+    return {"n_frames": _frames_3d(f), "fps": video3d.FPS, "face_keyframes_found": f.track_faces}
+
+
+def _render_3d_audio(f: ClipFeatures) -> dict[str, bytes]:
+    return {"npy": _mel_npy(f)}
+
+
+def _render_3d_vision(f: ClipFeatures) -> dict[str, bytes]:
+    return {"mp4": f.video_mp4}
+
+
+def _render_3d_multimodal(f: ClipFeatures) -> dict[str, bytes]:
+    return {"mp4": f.video_mp4, "npy": _mel_npy(f)}
+
+
+VIDEO_PARAMS = {"fps": video3d.FPS, "size": [video3d.SIZE, video3d.SIZE], "resampling": "by timestamp",
+                "storage": video3d.CODEC, "face_crop": False}
+MEL_3D_PARAMS = {**spectrogram.PARAMS, "storage": "float16 dB re clip max, floored at -80 dB, shape (n_mels, columns)",
+                 "chunks": "chunk i = the mel columns centred in [i/24, (i+1)/24) s; each resized to 224x224 when loaded"}
+META_3D = {"n_frames": "int64", "fps": "int64", "face_keyframes_found": "int64"}
+MEL_FEATURE = {"list": {"list": "float16"}}
+
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -81,6 +120,18 @@ VARIANTS: dict[str, Variant] = {
         Variant("2d-multimodal", "2d", ("middle_frame", "mel"), True, _render_2d_multimodal,
                 "face crop | spectrogram side by side, 224 high x 448 wide RGB", "(3, 224, 448)",
                 {"face": FACE_PARAMS, "spectrogram": MEL_IMAGE_PARAMS}),
+        Variant("3d-audio", "3d", ("mel",), False, _render_3d_audio,
+                "the mel spectrogram (float16 dB), cut at load time into one 224x224 chunk per 24 fps frame",
+                "(T, 3, 224, 224)", {"spectrogram": MEL_3D_PARAMS},
+                members={"npy": MEL_FEATURE}, metadata=_metadata_3d, metadata_fields=META_3D),
+        Variant("3d-vision", "3d", ("video_24fps",), False, _render_3d_vision,
+                "the clip's frames at 24 fps, 224x224 RGB, stored as H.264",
+                "(T, 3, 224, 224)", {"video": VIDEO_PARAMS},
+                members={"mp4": "binary"}, metadata=_metadata_3d, metadata_fields=META_3D),
+        Variant("3d-multimodal", "3d", ("video_24fps", "mel"), False, _render_3d_multimodal,
+                "frames at 24 fps (H.264) and the mel (float16); frame i and chunk i cover the same 1/24 s",
+                "(T, 3, 224, 448) wide, (T, 3, 224, 224) squeezed", {"video": VIDEO_PARAMS, "spectrogram": MEL_3D_PARAMS},
+                members={"mp4": "binary", "npy": MEL_FEATURE}, metadata=_metadata_3d, metadata_fields=META_3D),
     )
 }
 
