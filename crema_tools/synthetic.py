@@ -167,6 +167,8 @@ def write_flv(path: Path, frames: Iterable[np.ndarray], audio: np.ndarray | None
     """FLV1 video at 30 fps with MP3 audio, as the official VideoFlash files."""
     import av
 
+    from .video3d import rgb_to_yuv420
+
     with av.open(str(path), "w", format="flv") as container:
         video = container.add_stream("flv", rate=FPS)
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -178,7 +180,7 @@ def write_flv(path: Path, frames: Iterable[np.ndarray], audio: np.ndarray | None
             sound.bit_rate = 64_000
         packets = []
         for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(image), format="yuv420p")  # exact, repeatable
             frame.pts, frame.time_base = i, Fraction(1, FPS)
             packets += video.encode(frame)
         packets += video.encode()

@@ -61,8 +61,23 @@ def interpolate_boxes(key_indices: Sequence[int], boxes: Sequence[tuple | None],
     return [tuple(np.interp(i, idx, coords[:, k]) for k in range(4)) for i in range(n)]
 
 
+def rgb_to_yuv420(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H * 3 / 2, W) YUV 4:2:0 planes, BT.601 limited range (2x2 chroma means).
+
+    Done here rather than by FFmpeg's scaler, whose output was seen to vary between identical calls.
+    """
+    rgb = image.astype(np.float32)
+    y = 16.0 + rgb @ np.array([65.481, 128.553, 24.966], np.float32) / 255.0
+    cb = 128.0 + rgb @ np.array([-37.797, -74.203, 112.0], np.float32) / 255.0
+    cr = 128.0 + rgb @ np.array([112.0, -93.786, -18.214], np.float32) / 255.0
+    h, w = y.shape
+    sub = lambda c: c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))  # noqa: E731
+    planes = np.concatenate([y.ravel(), sub(cb).ravel(), sub(cr).ravel()])
+    return np.clip(np.round(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+
+
 def encode_frames(frames: Sequence[np.ndarray]) -> bytes:
-    """H.264 in MP4 at 24 fps; single-threaded x264, so the bytes are the same on every run."""
+    """H.264 in MP4 at 24 fps; single-threaded x264 on our own YUV, so the bytes repeat exactly."""
     import av
 
     buf = io.BytesIO()
@@ -72,7 +87,7 @@ def encode_frames(frames: Sequence[np.ndarray]) -> bytes:
         stream.options = {"crf": str(CODEC["crf"]), "preset": CODEC["preset"], "threads": "1"}
         container.metadata["encoder"] = "crema-tools"
         for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(image), format="yuv420p")
             frame.pts, frame.time_base = i, Fraction(1, FPS)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())

@@ -78,7 +78,8 @@ def test_create_model_rejects_what_the_paper_did_not_run():
 def test_default_variant_is_multimodal_and_cfg_describes_the_input():
     model = build("resnet18")
     cfg = model.pretrained_cfg
-    assert (cfg.model_name, cfg.variant, cfg.input_size, cfg.frames) == ("resnet18", "2d-multimodal", (3, 224, 448), None)
+    assert (cfg.model_name, cfg.variant, cfg.frames) == ("resnet18", "2d-multimodal", None)
+    assert cfg.input_size == (3, 224, 448)
     assert cfg.label_names == LABEL_NAMES == ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
     assert cfg.mean == (0.485, 0.456, 0.406) and cfg.std == (0.229, 0.224, 0.225)
     gray = build("resnet18", "2d-audio", channels=1).pretrained_cfg
@@ -250,3 +251,11 @@ def test_load_model_refuses_foreign_checkpoints(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 8}))
     with pytest.raises(ValueError, match="not a model_zoo checkpoint"):
         model_zoo.load_model(tmp_path)
+
+
+def test_model_class_from_pretrained_reads_the_same_files(tmp_path):
+    model = build("simple3d", "3d-audio", channels=1, dropout=0.1)
+    model.save_pretrained(tmp_path)
+    loaded = model_zoo.Simple3D.from_pretrained(tmp_path)
+    assert loaded.channels == 1 and loaded.dropout.p == 0.1 and loaded.pretrained_cfg == model.pretrained_cfg
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))

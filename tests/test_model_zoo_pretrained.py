@@ -78,7 +78,8 @@ def test_googlenet_grayscale_sums_the_imagenet_first_conv(torch_home):
     # A grey image through the summed conv equals the same image replicated to RGB through the
     # original conv: the reason for summing.
     gray = torch.rand(1, 1, 224, 224)
-    rgb_conv = torch.nn.functional.conv2d(gray.expand(1, 3, 224, 224), reference["conv1.conv.weight"], stride=2, padding=3)
+    rgb = gray.expand(1, 3, 224, 224)
+    rgb_conv = torch.nn.functional.conv2d(rgb, reference["conv1.conv.weight"], stride=2, padding=3)
     torch.testing.assert_close(model.net.conv1.conv(gray), rgb_conv, rtol=1e-4, atol=1e-4)
     assert model.pretrained_cfg.mean == (0.5,) and model.pretrained_cfg.std == (0.5,)
 
@@ -203,7 +204,9 @@ def save_kinetics_like(folder: Path) -> VideoMAEForVideoClassification:
 
 def test_videomae_loads_a_local_checkpoint_with_a_new_head(tmp_path):
     source = save_kinetics_like(tmp_path / "kinetics")
-    model = model_zoo.create_model("videomae", variant="3d-multimodal", pretrained=str(tmp_path / "kinetics"), num_frames=32)
+    model = model_zoo.create_model(
+        "videomae", variant="3d-multimodal", pretrained=str(tmp_path / "kinetics"), num_frames=32
+    )
     reference, loaded = source.state_dict(), model.net.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in reference.items() if not k.startswith("classifier."))
     assert model.net.classifier.out_features == 6 and model.net.config.id2label == dict(enumerate(LABEL_NAMES))

@@ -1,0 +1,44 @@
+"""The paper's seven CREMA-D encoders (and its two future-work variants) behind one registry.
+
+    import model_zoo
+    model_zoo.list_models()
+    model = model_zoo.create_model("resnet18", variant="2d-multimodal", pretrained=True)
+    model.pretrained_cfg.input_size, model.pretrained_cfg.mean
+    model.save_pretrained("out/resnet18")           # model.safetensors + config.json
+    model = model_zoo.load_model("out/resnet18")
+
+Every model maps a batch of its variant's inputs, (B, C, 224, W) for 2D and (B, T, C, 224, W)
+for 3D, to (B, num_classes) logits in the order of `LABEL_NAMES`.
+"""
+
+# Importing the architecture modules registers them.
+from . import googlenet, i3d, resnet, simple3d, vgg, videomae, vit  # noqa: F401
+from .base import ZooModel
+from .config import LABEL_NAMES, VARIANTS, VARIANTS_2D, VARIANTS_3D, PretrainedCfg, Variant
+from .i3d import InceptionI3d, load_i3d_weights
+from .registry import ModelEntry, create_model, get_model_entry, list_models, load_model
+from .simple3d import Simple3D
+from .torchvision_2d import TorchvisionClassifier
+from .videomae import VideoMAEClassifier
+from .vit import VisionTransformer
+
+__all__ = [
+    "LABEL_NAMES",
+    "VARIANTS",
+    "VARIANTS_2D",
+    "VARIANTS_3D",
+    "InceptionI3d",
+    "ModelEntry",
+    "PretrainedCfg",
+    "Simple3D",
+    "TorchvisionClassifier",
+    "Variant",
+    "VideoMAEClassifier",
+    "VisionTransformer",
+    "ZooModel",
+    "create_model",
+    "get_model_entry",
+    "list_models",
+    "load_i3d_weights",
+    "load_model",
+]

@@ -1,0 +1,98 @@
+"""Variants, labels and the pretrained config every zoo model carries.
+
+The names here are the contract with the dataset side: a variant fixes the input layout, and
+`PretrainedCfg` says how to normalise inputs and how to read the logits.
+"""
+
+from dataclasses import asdict, dataclass
+
+LABEL_NAMES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
+"""CREMA-D emotions in logit order."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# timm's convention for a grey input to an ImageNet model: the mean of the RGB statistics.
+IMAGENET_GRAY_MEAN = (0.449,)
+IMAGENET_GRAY_STD = (0.226,)
+
+HEIGHT = 224
+SQUARE_WIDTH = 224
+WIDE_WIDTH = 448  # face (or frame) and spectrogram side by side
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One input layout of the paper: dimensionality and modality."""
+
+    name: str
+    dims: int  # 2: one image per clip; 3: a sequence of frames per clip
+    modality: str  # "audio", "vision" or "multimodal"
+
+    @property
+    def width(self) -> int:
+        """Canonical width for CNNs; multimodal inputs put two 224-wide images side by side."""
+        return WIDE_WIDTH if self.modality == "multimodal" else SQUARE_WIDTH
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant("2d-audio", 2, "audio"),
+        Variant("2d-vision", 2, "vision"),
+        Variant("2d-multimodal", 2, "multimodal"),
+        Variant("3d-audio", 3, "audio"),
+        Variant("3d-vision", 3, "vision"),
+        Variant("3d-multimodal", 3, "multimodal"),
+    )
+}
+VARIANTS_2D = tuple(name for name, v in VARIANTS.items() if v.dims == 2)
+VARIANTS_3D = tuple(name for name, v in VARIANTS.items() if v.dims == 3)
+
+
+def get_variant(name: str) -> Variant:
+    """The variant called `name`, with the list of valid names in the error."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}") from None
+
+
+def check_channels(channels: int) -> int:
+    """Models take RGB (3) or the paper's grayscale option (1)."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+    return channels
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """What a model expects as input and what its initial weights were.
+
+    Saved in config.json next to the weights (timm's `pretrained_cfg`), so a checkpoint says how to
+    feed it without the code that trained it. Inputs are images scaled to [0, 1], then normalised
+    per channel as `(x - mean) / std`; a model that wants another range (I3D's [-1, 1]) converts
+    inside and says so with mean 0 and std 1.
+    """
+
+    model_name: str
+    variant: str
+    input_size: tuple[int, int, int]  # (channels, height, width) of one image or frame
+    frames: int | None = None  # frames per clip for 3D models; None for 2D models
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    label_names: tuple[str, ...] = LABEL_NAMES
+    weights: str | None = None  # where the initial weights came from; None for random init
+    license: str | None = None  # licence of those weights where it restricts use
+
+    def __post_init__(self):
+        # JSON gives lists back; keep the dataclass hashable and comparable.
+        for name in ("input_size", "mean", "std", "label_names"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample without the batch dimension: (C, H, W) or (T, C, H, W)."""
+        return self.input_size if self.frames is None else (self.frames, *self.input_size)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
