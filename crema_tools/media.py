@@ -99,8 +99,12 @@ def read_middle_frame(path: Path, label: str) -> tuple[np.ndarray, float]:
     raise MediaError(f"{label}: truncated: no frame at {target:.2f} s of the {duration:.2f} s its header promises")
 
 
-def read_all_frames(path: Path, label: str) -> tuple[list[np.ndarray], list[float], float]:
-    """Every RGB frame with its timestamp (s), and the duration the header promises."""
+def read_all_frames(path: Path, label: str, pixel_format: str = "rgb24") -> tuple[list[np.ndarray], list[float], float]:
+    """Every frame with its timestamp (s), and the duration the header promises.
+
+    `pixel_format="yuv420p"` returns FFmpeg's planar layout, (H * 3 / 2, W): the FLVs' own format,
+    so no conversion is paid for frames that will be re-encoded anyway.
+    """
     import av
 
     check_file(path, label)
@@ -108,13 +112,12 @@ def read_all_frames(path: Path, label: str) -> tuple[list[np.ndarray], list[floa
         if not container.streams.video:
             raise MediaError(f"{label}: has no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         duration = _container_seconds(container, stream)
         _check_duration(label, duration)
         frames, times = [], []
         try:
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(frame.to_ndarray(format=pixel_format))
                 times.append(float(frame.time))
         except av.FFmpegError as e:
             raise MediaError(f"{label}: video does not decode after {len(frames)} frames ({e})") from None

@@ -18,7 +18,8 @@ from . import spectrogram
 
 FPS = 24
 SIZE = 224
-CODEC = {"codec": "libx264", "pix_fmt": "yuv420p", "crf": 16, "preset": "veryfast"}
+CODEC = {"codec": "libx264", "pix_fmt": "yuv420p", "crf": 18, "preset": "veryfast", "x264-params": "mbtree=0"}
+"""x264's macroblock tree made the bytes differ between identical runs (not the pixels): it is off."""
 FACE_KEYFRAMES = 5
 """Frames of each clip sent to MTCNN with --face-crop; boxes in between are interpolated."""
 
@@ -77,17 +78,22 @@ def rgb_to_yuv420(image: np.ndarray) -> np.ndarray:
 
 
 def encode_frames(frames: Sequence[np.ndarray]) -> bytes:
-    """H.264 in MP4 at 24 fps; single-threaded x264 on our own YUV, so the bytes repeat exactly."""
+    """H.264 in MP4 at 24 fps from YUV 4:2:0 frames ((336, 224) arrays, see `crop_resize_yuv420`).
+
+    Single-threaded x264 fed with our own YUV, so the bytes repeat exactly (FFmpeg's RGB-to-YUV
+    scaler was seen to vary between identical calls).
+    """
     import av
 
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as container:
         stream = container.add_stream(CODEC["codec"], rate=FPS)
         stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, CODEC["pix_fmt"]
-        stream.options = {"crf": str(CODEC["crf"]), "preset": CODEC["preset"], "threads": "1"}
-        container.metadata["encoder"] = "crema-tools"
+        stream.codec_context.thread_count, stream.codec_context.thread_type = 1, "NONE"
+        stream.options = {"crf": str(CODEC["crf"]), "preset": CODEC["preset"], "threads": "1",
+                          "x264-params": CODEC["x264-params"]}
         for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420(image), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
             frame.pts, frame.time_base = i, Fraction(1, FPS)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
@@ -100,6 +106,26 @@ def decode_yuv(blob: bytes) -> np.ndarray:
 
     with av.open(io.BytesIO(blob)) as container:
         return np.stack([f.to_ndarray(format="yuv420p") for f in container.decode(video=0)])
+
+
+def split_planes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FFmpeg's (H * 3 / 2, W) yuv420p array -> Y (H, W), U and V (H / 2, W / 2) views."""
+    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
+    chroma = planes[h:].reshape(2, h // 2, w // 2)
+    return planes[:h], chroma[0], chroma[1]
+
+
+def crop_resize_yuv420(planes: np.ndarray, box: tuple[int, int, int, int], size: int = SIZE) -> np.ndarray:
+    """Crop (x0, y0, x1, y1) and resize each plane of a YUV 4:2:0 frame: no RGB round trip."""
+    from PIL import Image
+
+    x0, y0, x1, y1 = (v // 2 * 2 for v in box)  # even, so the chroma planes crop at whole samples
+    y, u, v = split_planes(planes)
+    resized = [np.asarray(Image.fromarray(np.ascontiguousarray(p[b:d, a:c])).resize((n, n), Image.BILINEAR, reducing_gap=2.0))
+               for p, (a, b, c, d), n in ((y, (x0, y0, x1, y1), size),
+                                          (u, (x0 // 2, y0 // 2, x1 // 2, y1 // 2), size // 2),
+                                          (v, (x0 // 2, y0 // 2, x1 // 2, y1 // 2), size // 2))]
+    return np.concatenate([resized[0].ravel(), resized[1].ravel(), resized[2].ravel()]).reshape(size * 3 // 2, size)
 
 
 def yuv_to_rgb(planes: np.ndarray, out: np.ndarray) -> None:

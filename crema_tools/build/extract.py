@@ -52,28 +52,34 @@ def step_middle_frame(raw: Path, f: ClipFeatures) -> None:
 
 
 def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> None:
-    """Every frame decoded, put on the 24 fps grid by timestamp, (face-)cropped, 224x224, H.264."""
-    from PIL import Image
+    """Every frame decoded, put on the 24 fps grid by timestamp, (face-)cropped, 224x224, H.264.
 
+    Frames stay in the FLV's own YUV 4:2:0 from decoding to encoding; only the few keyframes
+    that MTCNN looks at with --face-crop are converted to RGB.
+    """
     from .. import video3d
-    from ..faces import crop_resize, detect_faces, square_crop_box
+    from ..faces import detect_faces, square_crop_box
 
     path, rel = _video_path(raw, f.clip_id)
     _checked(rel)
-    frames, times, f.video_duration = media.read_all_frames(path, rel)
+    planes, times, f.video_duration = media.read_all_frames(path, rel, pixel_format="yuv420p")
     picks = video3d.resample_times(times, video3d.source_fps(times))
-    height, width = frames[0].shape[:2]
+    height, width = planes[0].shape[0] * 2 // 3, planes[0].shape[1]
+    boxes: list = [None] * len(picks)
     if face_crop:
         keys = sorted({round(k) for k in np.linspace(0, len(picks) - 1, video3d.FACE_KEYFRAMES)})
-        found = detect_faces([frames[picks[k]] for k in keys], device="cpu")
+        rgb = np.empty((len(keys), 3, height, width), np.float32)
+        video3d.yuv_to_rgb(np.stack([planes[picks[k]] for k in keys]), rgb)
+        images = list((rgb.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8))
+        found = detect_faces(images, device="cpu")
         f.track_faces = sum(x.found for x in found)
         boxes = video3d.interpolate_boxes(keys, [x.box for x in found], len(picks))
-        out = [crop_resize(frames[p], square_crop_box(Face(b, 1.0 if b else 0.0), width, height), video3d.SIZE)
-               for p, b in zip(picks, boxes)]
+    if face_crop:  # no face on any keyframe: the centre square, as the 2D crop does
+        crops = [square_crop_box(Face(b, 1.0 if b else 0.0), width, height) for b in boxes]
     else:
-        out = [np.asarray(Image.fromarray(frames[p]).resize((video3d.SIZE, video3d.SIZE), Image.BILINEAR)) for p in picks]
-    f.n_frames = len(out)
-    f.video_mp4 = video3d.encode_frames(out)
+        crops = [(0, 0, width, height)] * len(picks)
+    f.n_frames = len(picks)
+    f.video_mp4 = video3d.encode_frames([video3d.crop_resize_yuv420(planes[p], c) for p, c in zip(picks, crops)])
 
 
 def step_mel(raw: Path, f: ClipFeatures) -> None:

