@@ -154,3 +154,35 @@ def test_cli_build_reports_skips_and_exits_zero(bad_corpus, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "skipped clips: 2d-vision" in r.stderr and "report.json" in r.stderr
     assert (tmp_path / "o" / "2d-vision" / "report.json").is_file()
+
+
+def _nearest_centroid_loo(x, y) -> float:
+    """Leave-one-out accuracy of a nearest-centroid classifier on standardised features."""
+    import numpy as np
+
+    x = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    hits = 0
+    for i in range(len(x)):
+        rest = np.arange(len(x)) != i
+        centroids = {c: x[rest & (y == c)].mean(0) for c in set(y[rest])}
+        hits += min(centroids, key=lambda c: np.linalg.norm(x[i] - centroids[c])) == y[i]
+    return hits / len(x)
+
+
+def test_synthetic_emotions_need_both_modalities(built):
+    """The built sample is learnable and complementary: each modality alone tells only its groups."""
+    import numpy as np
+
+    from crema_tools.synthetic import AUDIO_GROUP, VISION_GROUP
+
+    items = [x for split in ("train", "test") for x in crema_tools.load(built, "2d-multimodal", split)]
+    face, spec = [x["inputs"][:, :, :224] for x in items], [x["inputs"][0, :, 224:] for x in items]
+    tint = np.array([[f[0].mean() - f[2].mean(), f[1].mean() - (f[0].mean() + f[2].mean()) / 2] for f in face])
+    pitch = np.array([[float(np.argmax(s.mean(dim=1).numpy()[::-1][:60]))] for s in spec])  # lowest strong band
+    label = np.array([x["label"] for x in items])
+    emotion = [x["emotion"] for x in items]
+    assert _nearest_centroid_loo(tint, np.array([VISION_GROUP[e] for e in emotion])) >= 0.95
+    assert _nearest_centroid_loo(pitch, np.array([AUDIO_GROUP[e] for e in emotion])) >= 0.95
+    assert _nearest_centroid_loo(tint, label) <= 0.67  # three groups of two: 1/2 at best
+    assert _nearest_centroid_loo(pitch, label) <= 0.42  # two groups of three: 1/3 at best
+    assert _nearest_centroid_loo(np.c_[tint, pitch], label) >= 0.95
