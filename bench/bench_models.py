@@ -1,6 +1,7 @@
 """Forward+backward throughput and peak memory of every model_zoo encoder on one fixed small input.
 
-    python bench/bench_models.py [--device cpu|cuda] [--batch N] [--frames T] [--iters K] [--all-variants]
+    python bench/bench_models.py [--device cpu|cuda] [--batch N] [--frames T] [--iters K] [--threads N]
+                                 [--all-variants] [--models a,b]
 
 Each (model, variant) runs in a fresh Python process so its peak memory is its own:
 - CPU: peak resident set size (ru_maxrss) of that process minus its RSS just before the model is
@@ -57,10 +58,12 @@ def rss_now_kib() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def run_one(name: str, variant: str, device: str, batch: int, frames: int, iters: int) -> dict:
+def run_one(name: str, variant: str, device: str, batch: int, frames: int, iters: int, threads: int) -> dict:
     """Benchmark one model in this process; returns one table row as a dict."""
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     sys.path.insert(0, str(ROOT))
     import model_zoo
 
@@ -118,13 +121,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--frames", type=int, default=4, help="T for 3D models (even, for VideoMAE)")
     parser.add_argument("--iters", type=int, default=3, help="timed steps after one warm-up step")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads (default: torch's choice); 1 avoids oversubscription on a busy machine")
     parser.add_argument("--all-variants", action="store_true", help="every (model, variant) pair, not just multimodal")
     parser.add_argument("--models", default="", help="comma-separated subset of model_zoo.list_models()")
     parser.add_argument("--worker", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        print(json.dumps(run_one(*args.worker, args.device, args.batch, args.frames, args.iters)))
+        print(json.dumps(run_one(*args.worker, args.device, args.batch, args.frames, args.iters, args.threads)))
         return
 
     sys.path.insert(0, str(ROOT))
@@ -132,6 +137,8 @@ def main() -> None:
 
     import model_zoo
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device here")
     names = args.models.split(",") if args.models else model_zoo.list_models()
@@ -151,7 +158,8 @@ def main() -> None:
     print("|---|---|---|---:|---:|---:|")
     for name, variant in pairs:
         command = [sys.executable, __file__, "--worker", name, variant, "--device", args.device,
-                   "--batch", str(args.batch), "--frames", str(args.frames), "--iters", str(args.iters)]
+                   "--batch", str(args.batch), "--frames", str(args.frames), "--iters", str(args.iters),
+                   "--threads", str(args.threads)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             print(f"| {name} | {variant} | failed: {result.stderr.strip().splitlines()[-1]} | | | |", flush=True)

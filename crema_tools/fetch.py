@@ -48,6 +48,7 @@ DEFAULT_JOBS = 8
 DEFAULT_RETRIES = 2
 DEFAULT_TIMEOUT_S = 60.0
 RETRY_DELAY_S = 1.0  # times the attempt number, after network errors only
+UNREACHABLE_AFTER = 8  # files failed before any succeeded: the server is taken to be unreachable
 CHUNK = 256 * 1024
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = f"crema-tools/{__version__} (Python urllib)"
@@ -188,6 +189,7 @@ class _Transfer:
         self.timeout = timeout
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.stop_reason = "interrupted; run again to resume"
         self.received = 0
 
     def count(self, job: _Job, on_disk: int) -> None:
@@ -211,8 +213,15 @@ def _download_all(root, todo, base_url, jobs, retries, timeout, progress, result
         try:
             futures = {pool.submit(_download_one, job, transfer, retries): job for job in jobs_list}
             outcomes = {}
+            failed_in_a_row = 0
             for future in as_completed(futures):
-                outcomes[futures[future].entry.path] = future.result()
+                outcome = outcomes[futures[future].entry.path] = future.result()
+                failed_in_a_row = failed_in_a_row + 1 if outcome else -len(jobs_list)
+                if failed_in_a_row == UNREACHABLE_AFTER and not transfer.stop.is_set():
+                    # nothing has come through: stop rather than retry thousands of files for hours
+                    transfer.stop_reason = (f"not tried: the first {UNREACHABLE_AFTER} files all failed "
+                                            f"({outcome.reason}); check the network or --base-url, then run again")
+                    transfer.stop.set()
         except BaseException:  # Ctrl-C: stop the workers, keep their .part files for a resume
             transfer.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -232,7 +241,7 @@ def _download_one(job: _Job, transfer: _Transfer, retries: int) -> FetchFailure 
     reason = ""
     for attempt in range(retries + 1):
         if transfer.stop.is_set():
-            return _failure(job, "interrupted; run again to resume")
+            return _failure(job, transfer.stop_reason)
         try:
             job.final.parent.mkdir(parents=True, exist_ok=True)
             _transfer_part(job, transfer)

@@ -217,8 +217,13 @@ def build(
     steps = tuple(dict.fromkeys(s for v in chosen for s in v.steps))
     need_faces = any(v.uses_face for v in chosen)
 
+    import torch
     from tqdm.auto import tqdm
 
+    # the decoding workers have their cores; OpenMP threads competing with them for the rest
+    # slow MTCNN down many times over, so the main process keeps to what is left
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers) if workers > 0 else threads)
     try:
         with tqdm(total=len(ids), desc=f"building {', '.join(v.name for v in chosen)}", unit="clip",
                   disable=not progress, file=sys.stderr) as bar:
@@ -244,6 +249,7 @@ def build(
             os.replace(run.folder, final)
             reports[run.variant.name] = report
     finally:
+        torch.set_num_threads(threads)
         for run in runs:
             for w in run.writers.values():
                 w.close()
