@@ -33,6 +33,37 @@ class ZooModel(
     def _from_pretrained(cls, *, strict: bool = True, **kwargs):
         return super()._from_pretrained(strict=strict, **kwargs)
 
+    def generate_model_card(self, *args, evaluation: str | None = None, **kwargs):
+        """The Hub card from `cards/model_card.md`: input, normalisation, initial weights, how to run it."""
+        from huggingface_hub import ModelCard, ModelCardData
+
+        from crema_tools.cards import card_template
+
+        cfg = self.pretrained_cfg
+        restricted = cfg.license is not None and "NC" in cfg.license.upper()
+        data = ModelCardData(
+            library_name="crema-tools",
+            license="cc-by-nc-4.0" if restricted else "apache-2.0",
+            tags=sorted({"crema-d", "emotion-recognition", "audio-visual", cfg.variant, cfg.model_name}),
+            datasets=["CREMA-D"],
+            pipeline_tag="video-classification" if cfg.frames else "image-classification",
+        )
+        return ModelCard.from_template(
+            card_data=data,
+            template_str=card_template("model_card.md"),
+            model_name=cfg.model_name,
+            variant=cfg.variant,
+            labels=", ".join(cfg.label_names),
+            num_parameters=f"{self.num_parameters():,}",
+            input_shape=str(tuple(cfg.input_shape)),
+            mean=list(cfg.mean),
+            std=list(cfg.std),
+            weights=cfg.weights or "random initialisation",
+            weights_license=cfg.license,
+            load_args=f", frames={cfg.frames}" if cfg.frames else "",
+            evaluation=evaluation or "Not fine-tuned on CREMA-D yet: these are the initial weights only.",
+        )
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
