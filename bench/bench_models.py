@@ -19,13 +19,15 @@ frame count is fixed by its config.
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CNN_2D = {"resnet18", "googlenet", "vgg16"}
@@ -34,15 +36,7 @@ CNN_2D = {"resnet18", "googlenet", "vgg16"}
 def machine_description(device: str) -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{os.cpu_count()}-core CPU ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    text = f"{os.cpu_count()}-core CPU ({cpu_name()}), torch {torch.__version__}, {torch.get_num_threads()} threads"
     if device == "cuda":
         text += f", GPU: {torch.cuda.get_device_name()}"
     elif not torch.cuda.is_available():

@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .build.shards import iter_members
 from .corpus import EMOTION_NAMES, EMOTIONS, INTENSITIES
 from .loading import LoadError, resolve
 
@@ -213,17 +214,7 @@ def iter_samples(path: Path) -> Iterator[tuple[str, dict, Callable[[], dict[str,
     iterating), so counting a shard of videos costs no more than counting one of thumbnails.
     """
     with tarfile.open(path, "r:") as tar:
-        key, infos = None, {}
-        for info in tar:
-            if not info.isfile():
-                continue
-            k, _, ext = info.name.partition(".")
-            if key is not None and k != key:
-                yield _sample(tar, key, infos)
-                infos = {}
-            key = k
-            infos[ext] = info
-        if key is not None:
+        for key, infos in iter_members(tar):
             yield _sample(tar, key, infos)
 
 

@@ -7,6 +7,7 @@ per clip and goes on. Nothing here needs system FFmpeg: PyAV bundles it.
 from __future__ import annotations
 
 import wave
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,17 +77,24 @@ def _container_seconds(container, stream) -> float:
     return 0.0
 
 
+@contextmanager
+def _media_stream(path: Path, label: str, kind: str):
+    """Open a media file and yield (container, its first `kind` stream, duration), all checked."""
+    check_file(path, label)
+    with _open(path, label) as container:
+        streams = getattr(container.streams, kind)
+        if not streams:
+            raise MediaError(f"{label}: has no {kind} stream")
+        duration = _container_seconds(container, streams[0])
+        _check_duration(label, duration)
+        yield container, streams[0], duration
+
+
 def read_middle_frame(path: Path, label: str) -> tuple[np.ndarray, float]:
     """The RGB frame at half the clip's duration, by seeking; returns (frame HxWx3 uint8, duration)."""
     import av
 
-    check_file(path, label)
-    with _open(path, label) as container:
-        if not container.streams.video:
-            raise MediaError(f"{label}: has no video stream")
-        stream = container.streams.video[0]
-        duration = _container_seconds(container, stream)
-        _check_duration(label, duration)
+    with _media_stream(path, label, "video") as (container, stream, duration):
         rate = float(stream.average_rate or 30)
         target = duration / 2
         try:
@@ -107,13 +115,7 @@ def read_all_frames(path: Path, label: str, pixel_format: str = "rgb24") -> tupl
     """
     import av
 
-    check_file(path, label)
-    with _open(path, label) as container:
-        if not container.streams.video:
-            raise MediaError(f"{label}: has no video stream")
-        stream = container.streams.video[0]
-        duration = _container_seconds(container, stream)
-        _check_duration(label, duration)
+    with _media_stream(path, label, "video") as (container, stream, duration):
         frames, times = [], []
         try:
             for frame in container.decode(stream):
@@ -155,13 +157,7 @@ def read_flv_audio(path: Path, label: str) -> Audio:
     """The audio track of an FLV, decoded to mono float32 at its own rate."""
     import av
 
-    check_file(path, label)
-    with _open(path, label) as container:
-        if not container.streams.audio:
-            raise MediaError(f"{label}: has no audio stream")
-        stream = container.streams.audio[0]
-        duration = _container_seconds(container, stream)
-        _check_duration(label, duration)
+    with _media_stream(path, label, "audio") as (container, stream, duration):
         rate = stream.rate
         to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
         chunks = []

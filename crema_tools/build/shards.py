@@ -53,18 +53,24 @@ class ShardWriter:
             self._tar = None
 
 
+def iter_members(tar: tarfile.TarFile):
+    """Yield (key, {ext: TarInfo}) per sample, in order, without reading any content."""
+    key, infos = None, {}
+    for info in tar:
+        if not info.isfile():
+            continue
+        k, _, ext = info.name.partition(".")
+        if key is not None and k != key:
+            yield key, infos
+            infos = {}
+        key = k
+        infos[ext] = info
+    if key is not None:
+        yield key, infos
+
+
 def read_shard(path: Path):
     """Yield (key, {ext: bytes}) per sample of one shard, in order."""
     with tarfile.open(path, "r") as tar:
-        key, members = None, {}
-        for info in tar:
-            if not info.isfile():
-                continue
-            k, _, ext = info.name.partition(".")
-            if key is not None and k != key:
-                yield key, members
-                members = {}
-            key = k
-            members[ext] = tar.extractfile(info).read()
-        if key is not None:
-            yield key, members
+        for key, infos in iter_members(tar):
+            yield key, {ext: tar.extractfile(info).read() for ext, info in infos.items()}
