@@ -3,10 +3,11 @@
 2D floor per clip: seek to and decode the middle frame, read the audio, one MTCNN call.
 3D floor per clip: decode every frame of the FLV (to its native YUV) and read the audio.
 The build is measured single-process (--workers 0) like the floor, so the ratio is the cost of
-the build's own work; a second row shows the default worker setting. It also projects the full
-7,442-clip corpus (time, and shard size from bytes per sample).
+the build's own work; `--workers 0 2` adds rows with decoding processes. Each family is built
+with all three variants in one pass and with the multimodal variant alone. It also projects the
+full 7,442-clip corpus (time, and shard size from bytes per sample).
 
-    python bench/bench_build.py [--actors 4] [--family 2d|3d|both]
+    python bench/bench_build.py [--actors 4] [--family 2d|3d|both] [--workers 0 ...]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--actors", type=int, default=4, help="synthetic actors (18 clips each)")
     ap.add_argument("--family", choices=["2d", "3d", "both"], default="both")
+    ap.add_argument("--workers", type=int, nargs="+", default=[0], help="worker settings to time")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "crema-tools-bench")
     args = ap.parse_args()
     raw, ids = corpus(args.workdir / "raw", args.actors)
@@ -61,17 +63,18 @@ def main() -> None:
                 "3d": (["3d-audio", "3d-vision", "3d-multimodal"], floor_3d)}
     rows = []
     for fam in (["2d", "3d"] if args.family == "both" else [args.family]):
-        variants, floor = families[fam]
+        all_three, floor = families[fam]
         t_floor = timed(floor, raw, ids)
-        for workers in (0, 1):
-            out = args.workdir / f"out-{fam}-{workers}"
-            shutil.rmtree(out, ignore_errors=True)
-            t_build = timed(build, raw, out, variants, "paper", 0, workers, None, False)
-            size = {v: sum(p.stat().st_size for p in (out / v).glob("*.tar")) for v in variants}
-            rows.append((f"{fam} build ({' + '.join(variants)}), workers={workers}", n,
-                         f"{n / t_floor:.1f}", f"{n / t_build:.1f}", f"{t_build / t_floor:.2f}x",
-                         f"{FULL_CORPUS_CLIPS * t_build / n / 60:.1f} min",
-                         ", ".join(f"{v} {FULL_CORPUS_CLIPS * s / n / 1e9:.2f} GB" for v, s in size.items())))
+        for variants in (all_three, all_three[-1:]):
+            for workers in args.workers:
+                out = args.workdir / f"out-{fam}-{len(variants)}-{workers}"
+                shutil.rmtree(out, ignore_errors=True)
+                t_build = timed(build, raw, out, variants, "paper", 0, workers, None, False)
+                size = {v: sum(p.stat().st_size for p in (out / v).glob("*.tar")) for v in variants}
+                rows.append((f"{' + '.join(variants)}, workers={workers}", n,
+                             f"{n / t_floor:.1f}", f"{n / t_build:.1f}", f"{t_build / t_floor:.2f}x",
+                             f"{FULL_CORPUS_CLIPS * t_build / n / 60:.1f} min",
+                             ", ".join(f"{v} {FULL_CORPUS_CLIPS * s / n / 1e9:.2f} GB" for v, s in size.items())))
     print(f"Machine: {machine()}")
     print(f"Synthetic corpus: {n} clips ({args.actors} actors). Floor and build timed in the same run.\n")
     print(table(rows, ("run", "clips", "floor clips/s", "build clips/s", "build / floor",

@@ -30,12 +30,20 @@ def _transform():
     )
 
 
+@lru_cache(maxsize=4)
+def _resampler(rate: int):
+    import torchaudio
+
+    return torchaudio.transforms.Resample(rate, SAMPLE_RATE)  # the sinc kernel, computed once per rate
+
+
 def resample(samples: np.ndarray, rate: int) -> torch.Tensor:
     """Mono float32 samples at `rate` -> a 1-D tensor at 22,050 Hz."""
-    import torchaudio.functional as AF
-
     x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    return x if rate == SAMPLE_RATE else AF.resample(x, rate, SAMPLE_RATE)
+    if rate == SAMPLE_RATE:
+        return x
+    with torch.inference_mode():
+        return _resampler(rate)(x)
 
 
 def mel_power(signal: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ class ClipFeatures:
     n_frames: int | None = None  # 3D: frames at 24 fps
     track_faces: int | None = None  # 3D --face-crop: keyframes where MTCNN found the face
     errors: dict[str, str] = field(default_factory=dict)
+    derived: dict[str, object] = field(default_factory=dict)  # images several variants share, made once
 
 
 def _video_path(raw: Path, clip_id: str) -> tuple[Path, str]:

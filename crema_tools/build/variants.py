@@ -43,15 +43,19 @@ def png(array: np.ndarray) -> bytes:
 
 def face_image(f: ClipFeatures) -> np.ndarray:
     """The middle frame's face, squared with a margin and resized to 224x224 RGB."""
-    frame = f.middle_frame
-    return crop_resize(frame, square_crop_box(f.face, frame.shape[1], frame.shape[0]), SIZE)
+    if "face" not in f.derived:
+        frame = f.middle_frame
+        f.derived["face"] = crop_resize(frame, square_crop_box(f.face, frame.shape[1], frame.shape[0]), SIZE)
+    return f.derived["face"]
 
 
 def spectrogram_image(f: ClipFeatures) -> np.ndarray:
     """The whole clip's mel spectrogram (dB) resized to 224x224, grayscale."""
     import torch
 
-    return spectrogram.db_image(torch.from_numpy(f.mel_db), SIZE, SIZE)
+    if "spectrogram" not in f.derived:
+        f.derived["spectrogram"] = spectrogram.db_image(torch.from_numpy(f.mel_db), SIZE, SIZE)
+    return f.derived["spectrogram"]
 
 
 def _render_2d_vision(f: ClipFeatures) -> dict[str, bytes]:
@@ -73,9 +77,11 @@ MEL_IMAGE_PARAMS = {**spectrogram.PARAMS, "image": "dB re clip max, -80..0 dB ->
                     "size": [SIZE, SIZE]}
 
 def _mel_npy(f: ClipFeatures) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, f.mel_db.astype(np.float16), allow_pickle=False)
-    return buf.getvalue()
+    if "mel_npy" not in f.derived:
+        buf = io.BytesIO()
+        np.save(buf, f.mel_db.astype(np.float16), allow_pickle=False)
+        f.derived["mel_npy"] = buf.getvalue()
+    return f.derived["mel_npy"]
 
 
 def _frames_3d(f: ClipFeatures) -> int:
