@@ -161,10 +161,18 @@ def test_bad_media_and_the_long_take(bad_corpus, tmp_path):
 
 
 def test_face_crop_tracks_the_face(corpus, tmp_path):
-    report = build(corpus, tmp_path, ["3d-vision"], progress=False, clip_ids=CLIPS[:2], face_crop=True)["3d-vision"]
-    assert report["params"]["video"]["face_crop"] is True
-    items = all_items(tmp_path, "3d-vision")
-    plain = build(corpus, tmp_path / "plain", ["3d-vision"], progress=False, clip_ids=CLIPS[:2])
-    assert plain["3d-vision"]["params"]["video"]["face_crop"] is False
-    for x in items:
-        assert x["inputs"].shape[1:] == (3, 224, 224)
+    from crema_tools.build.shards import read_shard
+
+    report = build(corpus, tmp_path / "face", ["3d-vision"], progress=False, clip_ids=CLIPS[:2], face_crop=True)["3d-vision"]
+    plain = build(corpus, tmp_path / "plain", ["3d-vision"], progress=False, clip_ids=CLIPS[:2])["3d-vision"]
+    assert report["params"]["video"]["face_crop"] is True and plain["params"]["video"]["face_crop"] is False
+    metas = [json.loads(m["json"]) for tar in (tmp_path / "face/3d-vision").glob("*.tar") for _, m in read_shard(tar)]
+    assert [m["face_keyframes_found"] for m in metas] == [5, 5]  # MTCNN on 5 frames, boxes in between
+    cropped = {x["clip_id"]: x["inputs"] for x in all_items(tmp_path / "face", "3d-vision")}
+    full = {x["clip_id"]: x["inputs"] for x in all_items(tmp_path / "plain", "3d-vision")}
+    for cid, x in cropped.items():
+        assert x.shape == full[cid].shape  # same frames on the same 24 fps grid
+        # the synthetic background is one flat colour: the face crop has none of it in its centre
+        # and varies far more than the whole frame's flat margins
+        assert float(x[:, :, 80:144, 80:144].std()) > 0.1
+        assert not torch.allclose(x, full[cid], atol=0.05)
