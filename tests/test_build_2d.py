@@ -185,3 +185,12 @@ def test_synthetic_emotions_need_both_modalities(built):
     assert _nearest_centroid_loo(tint, label) <= 0.67  # three groups of two: 1/2 at best
     assert _nearest_centroid_loo(pitch, label) <= 0.42  # two groups of three: 1/3 at best
     assert _nearest_centroid_loo(np.c_[tint, pitch], label) >= 0.95
+
+
+def test_one_folder_holds_one_protocol(corpus, tmp_path):
+    build(corpus, tmp_path, ["2d-audio"], progress=False, clip_ids=["1001_DFA_ANG_XX"])
+    with pytest.raises(BuildError, match="already holds 2d-audio built with protocol paper, seed 0"):
+        build(corpus, tmp_path, ["2d-vision"], protocol="speaker", progress=False, clip_ids=["1001_DFA_ANG_XX"])
+    assert not (tmp_path / "2d-vision").exists()
+    build(corpus, tmp_path, ["2d-audio"], seed=3, progress=False, clip_ids=["1001_DFA_ANG_XX"])  # a rebuild may change it
+    assert json.loads((tmp_path / "2d-audio/report.json").read_text())["seed"] == 3

@@ -67,6 +67,20 @@ def discover_clips(raw: Path) -> tuple[list[str], list[dict]]:
     return sorted(found), strays
 
 
+def check_same_provenance(out: Path, chosen: list[Variant], protocol: str, seed: int, source: str) -> None:
+    """One dataset card describes one protocol, seed and source: refuse to mix configs in a folder."""
+    rebuilt = {v.name for v in chosen}
+    for path in sorted(out.glob("*/report.json")):
+        if path.parent.name in rebuilt:
+            continue
+        other = json.loads(path.read_text())
+        if (other.get("protocol"), other.get("seed"), other.get("source")) != (protocol, seed, source):
+            raise BuildError(
+                f"--out {out}: already holds {path.parent.name} built with protocol {other.get('protocol')}, "
+                f"seed {other.get('seed')} from {other.get('source')} media; use another --out for "
+                f"protocol {protocol}, seed {seed} from {source} media")
+
+
 def check_arguments(raw: Path, out: Path, variants: Sequence[str], protocol: str) -> list[Variant]:
     chosen = get_variants(list(variants))
     if protocol not in PROTOCOLS:
@@ -199,6 +213,7 @@ def build(
     raw, out = Path(raw), Path(out)
     chosen = check_arguments(raw, out, variants, protocol)
     source = "synthetic" if is_synthetic(raw) else "crema-d"
+    check_same_provenance(out, chosen, protocol, seed, source)
     found, strays = discover_clips(raw)
     official = set(official_clip_ids())
     strays += [{"clip_id": c, "reason": "not an official CREMA-D clip id"} for c in found if c not in official]
