@@ -194,3 +194,10 @@ def test_one_folder_holds_one_protocol(corpus, tmp_path):
     assert not (tmp_path / "2d-vision").exists()
     build(corpus, tmp_path, ["2d-audio"], seed=3, progress=False, clip_ids=["1001_DFA_ANG_XX"])  # a rebuild may change it
     assert json.loads((tmp_path / "2d-audio/report.json").read_text())["seed"] == 3
+
+
+def test_raw_without_any_clip_is_an_error(tmp_path):
+    (tmp_path / "raw" / "VideoFlash").mkdir(parents=True)
+    with pytest.raises(BuildError, match="no CREMA-D clip"):
+        build(tmp_path / "raw", tmp_path / "out", ["2d-vision"], progress=False)
+    assert not any((tmp_path / "out").iterdir())

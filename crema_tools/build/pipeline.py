@@ -14,7 +14,7 @@ import os
 import random
 import shutil
 import sys
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -112,8 +112,17 @@ def _extract_all(raw: Path, ids: list[str], steps: tuple[str, ...], workers: int
         return
     import multiprocessing as mp
 
+    # a bounded window of clips in flight, in order: decoded frames never pile up in memory
+    # when the workers outrun face detection
+    window = 4 * workers
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init) as pool:
-        yield from pool.map(extract, [raw] * len(ids), ids, [steps] * len(ids), [options] * len(ids), chunksize=2)
+        pending: deque = deque()
+        for cid in ids:
+            pending.append(pool.submit(extract, raw, cid, steps, options))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _batched(items: Iterable, n: int) -> Iterator[list]:
@@ -171,8 +180,11 @@ def _handle(run: VariantRun, f: ClipFeatures, split: str | None, source: str) ->
         run.no_face.append(f.clip_id)
 
 
-def _report(run: VariantRun, protocol: str, seed: int, source: str, raw_clips: int) -> dict:
+def _report(run: VariantRun, protocol: str, seed: int, source: str, raw_clips: int, face_crop: bool) -> dict:
     v = run.variant
+    params = json.loads(json.dumps(v.params))
+    if "video" in params:
+        params["video"]["face_crop"] = face_crop
     return {
         "variant": v.name,
         "description": v.description,
@@ -191,7 +203,7 @@ def _report(run: VariantRun, protocol: str, seed: int, source: str, raw_clips: i
         "samples": sum(w.samples for w in run.writers.values()),
         "skipped": sorted(run.skipped, key=lambda r: r["clip_id"]),
         "face_not_found": sorted(run.no_face),
-        "params": json.loads(json.dumps(v.params)),
+        "params": params,
         "members": v.members,
         "metadata_fields": v.metadata_fields,
     }
@@ -219,7 +231,10 @@ def build(
     strays += [{"clip_id": c, "reason": "not an official CREMA-D clip id"} for c in found if c not in official]
     ids = [c for c in found if c in official]
     if clip_ids is not None:
-        ids = [c for c in ids if c in set(clip_ids)]
+        wanted = set(clip_ids)
+        ids = [c for c in ids if c in wanted]
+    if not ids:
+        raise BuildError(f"--raw {raw}: no CREMA-D clip (VideoFlash/<clip id>.flv or AudioWAV/<clip id>.wav) to build from")
     random.Random(seed).shuffle(ids)
 
     runs = []
@@ -255,9 +270,7 @@ def build(
         for run in runs:
             for w in run.writers.values():
                 w.close()
-            report = _report(run, protocol, seed, source, len(found))
-            if "video_24fps" in run.variant.steps:
-                report["params"]["video"]["face_crop"] = face_crop
+            report = _report(run, protocol, seed, source, len(found), face_crop)
             (run.folder / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
             final = out / run.variant.name
             shutil.rmtree(final, ignore_errors=True)
