@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +43,7 @@ LAYOUTS = ("wide", "squeezed")
 SQUEEZED_FRAME_WIDTH, SQUEEZED_CHUNK_WIDTH = 208, 16
 
 
+@lru_cache(maxsize=64)
 def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_in, n_out): a bilinear resize along one axis (align_corners=False) as a matrix."""
     eye = torch.eye(n_in)[None]
@@ -167,8 +169,9 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
 
     2D configs yield `inputs` (3, 224, 224) or, multimodal, (3, 224, 448). 3D configs yield
     (T, 3, 224, W) with a boolean `mask` over T and its `length`: `frames=None` keeps the clip's
-    own T (about 24 x duration), `frames=135` pads at the end with blank frames (the paper's 3D
-    CNNs; a longer clip is an error), `frames=16` or 32 samples frames evenly (VideoMAE).
+    own T (about 24 x duration); `frames` of 64 or more pads at the end with blank frames (135:
+    the paper's 3D CNNs; a longer clip is an error), fewer samples frames evenly (16 or 32:
+    VideoMAE).
     `multimodal_layout` "wide" puts frame | chunk side by side (W 448), "squeezed" resizes the
     frame to 208 wide and the chunk to 16 (W 224, the paper's VideoMAE input).
     """
