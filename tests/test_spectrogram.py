@@ -13,7 +13,7 @@ def test_mel_matches_librosa():
     ours = spectrogram.mel_power(torch.from_numpy(x)).numpy()
     ref = librosa.feature.melspectrogram(y=x, sr=22050, n_fft=2048, hop_length=512, n_mels=512, power=2.0)
     assert ours.shape == ref.shape == (512, 1 + len(x) // 512)
-    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6 * ref.max())
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-7 * ref.max())
 
 
 def test_resample_to_22050():
