@@ -1,0 +1,53 @@
+"""The real Hub download paths, against a loopback stand-in of the Hub (tests/hubserver.py)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import model_zoo
+from crema_tools.build.pipeline import build
+from hubserver import FakeHub
+
+
+def run_with_hub(hub: FakeHub, code: str, home: Path) -> str:
+    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(home), "HF_HUB_DISABLE_XET": "1",
+           "HF_HUB_DISABLE_TELEMETRY": "1", "no_proxy": "127.0.0.1"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def dataset_repo(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("hub_dataset")
+    build(corpus, out, ["2d-audio", "2d-vision"], progress=False, clip_ids=["1001_DFA_ANG_XX", "1002_DFA_SAD_XX", "1001_DFA_HAP_XX"])
+    return out
+
+
+def test_load_from_a_hub_dataset_repo_fetches_only_that_config(dataset_repo, tmp_path):
+    with FakeHub.from_folder("crema-tools/crema-d-test", "dataset", dataset_repo) as hub:
+        out = run_with_hub(hub, "import crema_tools\n"
+                                "ds = crema_tools.load('crema-tools/crema-d-test', '2d-audio', 'train')\n"
+                                "items = list(ds)\n"
+                                "print(len(items), tuple(items[0]['inputs'].shape))", tmp_path / "home")
+        downloaded = [r.split("/resolve/", 1)[1].split("/", 1)[1] for r in hub.requests if r.startswith("GET") and "/resolve/" in r]
+    n_train = json.loads((dataset_repo / "2d-audio/report.json").read_text())["splits"]["train"]["samples"]
+    assert out.split() == [str(n_train), "(3,", "224,", "224)"]
+    assert downloaded and all(p.startswith("2d-audio/") or p == "README.md" for p in downloaded)
+
+
+def test_load_model_from_a_hub_model_repo(tmp_path):
+    model = model_zoo.create_model("simple3d", variant="3d-audio")
+    model.save_pretrained(tmp_path / "ckpt")
+    with FakeHub.from_folder("crema-tools/simple3d-test", "model", tmp_path / "ckpt") as hub:
+        run_with_hub(hub, "import model_zoo, torch\n"
+                          "m = model_zoo.load_model('crema-tools/simple3d-test')\n"
+                          f"torch.save(m.state_dict(), {str(tmp_path / 'loaded.pt')!r})", tmp_path / "home")
+    loaded = torch.load(tmp_path / "loaded.pt", weights_only=True)
+    assert loaded.keys() == model.state_dict().keys()
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
