@@ -156,11 +156,3 @@ def resize_yuv420(planes: np.ndarray, width: int, height: int) -> np.ndarray:
         for k, plane in enumerate((u, v)):
             chroma[k] = np.asarray(Image.fromarray(np.ascontiguousarray(plane)).resize((width // 2, height // 2), Image.BILINEAR))
     return out
-
-
-def decode_frames(blob: bytes) -> np.ndarray:
-    """(T, 3, 224, 224) float32 RGB in [0, 1] from the stored MP4 bytes."""
-    planes = decode_yuv(blob)
-    out = np.empty((planes.shape[0], 3, planes.shape[1] * 2 // 3, planes.shape[2]), np.float32)
-    yuv_to_rgb(planes, out)
-    return out
