@@ -139,9 +139,16 @@ class CremaDataset(torch.utils.data.IterableDataset):
     def __len__(self) -> int:
         return self.report["splits"][self.split]["samples"]
 
-    def _my_shards(self) -> list[Path]:
+    def _my_samples(self) -> Iterator[dict[str, bytes]]:
+        """This DataLoader worker's samples: whole shards when there are enough to go round, else
+        every n-th sample, so a small split still keeps every worker decoding."""
         info = torch.utils.data.get_worker_info()
-        return self.shards if info is None else self.shards[info.id :: info.num_workers]
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        by_shard = len(self.shards) >= workers
+        for shard in self.shards[worker::workers] if by_shard else self.shards:
+            for i, (_, members) in enumerate(read_shard(shard)):
+                if by_shard or i % workers == worker:
+                    yield members
 
     def decode(self, members: dict[str, bytes]) -> dict:
         meta = json.loads(members["json"])
@@ -158,9 +165,8 @@ class CremaDataset(torch.utils.data.IterableDataset):
         return {k: meta[k] for k in ("label", "clip_id", "actor_id", "emotion", "sentence", "intensity")}
 
     def __iter__(self) -> Iterator[dict]:
-        for shard in self._my_shards():
-            for _, members in read_shard(shard):
-                yield self.decode(members)
+        for members in self._my_samples():
+            yield self.decode(members)
 
 
 def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, channels: int = 3,

@@ -201,3 +201,10 @@ def test_raw_without_any_clip_is_an_error(tmp_path):
     with pytest.raises(BuildError, match="no CREMA-D clip"):
         build(tmp_path / "raw", tmp_path / "out", ["2d-vision"], progress=False)
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_dataloader_workers_share_a_single_shard(built):
+    ds = crema_tools.load(built, "2d-audio", "train")
+    assert len(ds.shards) == 1
+    seen = [cid for batch in torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2) for cid in batch["clip_id"]]
+    assert sorted(seen) == sorted(x["clip_id"] for x in ds) and len(seen) == len(ds)
