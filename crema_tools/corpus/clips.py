@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import CremaToolsError
+
 EMOTIONS: tuple[str, ...] = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 """Label order of the reference paper: label index i is EMOTIONS[i]."""
 
@@ -37,7 +39,7 @@ INTENSITIES = ("LO", "MD", "HI", "XX")
 _CLIP_ID = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 
-class ClipIdError(ValueError):
+class ClipIdError(CremaToolsError, ValueError):
     """A string that is not a CREMA-D clip id."""
 
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Callable
 
 from . import metadata
+from ..errors import CremaToolsError
 from .clips import Clip
 
 PAPER_VIDEO_UNUSABLE = ("1064_TIE_SAD_XX", "1076_MTI_NEU_XX", "1076_MTI_SAD_XX")
@@ -21,7 +22,7 @@ The paper's 3D split covers 7,439 clips: the 7,442 official ones less these.
 """
 
 
-class SplitError(ValueError):
+class SplitError(CremaToolsError, ValueError):
     """An unknown protocol or family."""
 
 
