@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "crema_tools" / "corpus" / "data"
+# The OGM-GE release's CREMA-D split (MIT license), copied byte for byte: CRLF line endings kept.
+OGM_GE = {"ogm-ge/train.csv": "ogm_ge_train.csv", "ogm-ge/test.csv": "ogm_ge_test.csv",
+          "ogm-ge/LICENSE": "ogm_ge_LICENSE.txt"}
 LETTERS = "ADFHNS"
 MODALITIES = {"1": "voice", "2": "face", "3": "multimodal"}
 
@@ -59,6 +62,8 @@ def main(src: str) -> None:
     shutil.copyfile(root / "official/LICENSE.txt", OUT / "LICENSE.txt")
     splits = json.loads((root / "audeering/speaker_splits.json").read_text())
     (OUT / "audeering_speaker_splits.json").write_text(json.dumps(splits, indent=1) + "\n")
+    for source, target in OGM_GE.items():
+        shutil.copyfile(root / source, OUT / target)
     print(f"wrote {len(list(OUT.iterdir()))} files to {OUT.relative_to(Path.cwd())}")
 
 

@@ -10,6 +10,14 @@ from ..errors import CremaToolsError
 EMOTIONS: tuple[str, ...] = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 """Label order of the reference paper: label index i is EMOTIONS[i]."""
 
+OGM_GE_CLASS_ORDER: tuple[str, ...] = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
+"""Label order of OGM-GE (GeWu-Lab, CVPR 2022) and the works built on its CREMA-D setup.
+
+Their dataset code maps NEU, HAP, SAD, FEA, DIS, ANG to 0..5, so label index i there is
+OGM_GE_CLASS_ORDER[i]. It differs from EMOTIONS: convert with
+`EMOTIONS.index(OGM_GE_CLASS_ORDER[i])` before comparing predictions or confusion matrices.
+"""
+
 EMOTION_NAMES = {
     "ANG": "anger",
     "DIS": "disgust",

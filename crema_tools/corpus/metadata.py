@@ -144,6 +144,42 @@ def audeering_speaker_split() -> dict[str, tuple[int, ...]]:
     return {part: tuple(ids) for part, ids in raw.items()}
 
 
+OGM_GE_FILES = {"train": "ogm_ge_train.csv", "test": "ogm_ge_test.csv"}
+"""Split name -> package data file of the OGM-GE release's CREMA-D split (MIT license)."""
+
+
+@lru_cache(maxsize=1)
+def ogm_ge_rows() -> tuple[tuple[str, str, str], ...]:
+    """The OGM-GE release's rows as (clip id, emotion column, split), in file order, train first.
+
+    The files are shipped as published: rows `clip_id,emotion` without a header, CRLF line
+    endings; a UTF-8 byte-order mark is dropped if present.
+    """
+    return tuple(
+        (clip_id, emotion, part)
+        for part, name in OGM_GE_FILES.items()
+        for clip_id, emotion in parse_ogm_ge_csv(
+            resources.files("crema_tools.corpus").joinpath("data", name).read_bytes()
+        )
+    )
+
+
+def parse_ogm_ge_csv(blob: bytes) -> list[tuple[str, str]]:
+    """Rows `clip_id,emotion` of an OGM-GE split file: optional UTF-8 BOM, CRLF or LF, no header."""
+    rows = []
+    for row in csv.reader(io.StringIO(blob.decode("utf-8-sig"), newline="")):
+        if row:
+            clip_id, emotion = (field.strip() for field in row)
+            rows.append((clip_id, emotion))
+    return rows
+
+
+@lru_cache(maxsize=1)
+def ogm_ge_split() -> dict[str, str]:
+    """The OGM-GE release's split: clip id -> "train" or "test" (6,698 / 744 of the 7,442 clips)."""
+    return {clip_id: part for clip_id, _, part in ogm_ge_rows()}
+
+
 def media_relpath(clip_id: str, kind: str) -> str:
     folder, ext = MEDIA_DIRS[kind]
     return f"{folder}/{clip_id}{ext}"

@@ -1,4 +1,4 @@
-"""Train/test splits as a pure function of (official clip list, protocol, seed, family).
+"""Train/test splits as a pure function of (official clip list, protocol, seed, family[, fold]).
 
 A clip's split never depends on which files are on disk: a build of a subset agrees with a build
 of the whole corpus, and two groups using the same protocol and seed get the same split.
@@ -22,16 +22,27 @@ The paper's 3D split covers 7,439 clips: the 7,442 official ones less these.
 """
 
 
+DEFAULT_FOLDS = 5
+"""Number of folds of a cross-validation protocol when none is given."""
+
+
 class SplitError(CremaToolsError, ValueError):
-    """An unknown protocol or family."""
+    """An unknown protocol or family, or a fold argument that does not fit the protocol."""
 
 
 @dataclass(frozen=True)
 class Protocol:
+    """A split protocol.
+
+    `assign(ids, seed, family)` maps clip ids to split names; for a protocol with `folds` it is
+    `assign(ids, seed, family, fold, folds)` and the split also depends on the fold.
+    """
+
     name: str
     description: str
     splits: tuple[str, ...]
-    assign: Callable[[tuple[str, ...], int, str], dict[str, str]]
+    assign: Callable[..., dict[str, str]]
+    folds: bool = False
 
 
 def _seeded_holdout(ids: list[str], seed: int, test_fraction: float) -> dict[str, str]:
@@ -72,6 +83,52 @@ def _audeering(ids: tuple[str, ...], seed: int, family: str) -> dict[str, str]:
     return {cid: part_of_actor[Clip.parse(cid).actor_id] for cid in ids}
 
 
+def _ogm_ge(ids: tuple[str, ...], seed: int, family: str) -> dict[str, str]:
+    """The OGM-GE release's clip split as shipped; the same for both families and every seed.
+
+    All clips are kept, the three with unusable video included: a 3D build reports those as
+    skipped, like any broken file, so the parts stay exactly the published ones.
+    """
+    split = metadata.ogm_ge_split()
+    missing = [cid for cid in ids if cid not in split]
+    if missing:
+        raise SplitError(f"the OGM-GE split does not cover {len(missing)} official clips, e.g. {missing[0]}")
+    return {cid: split[cid] for cid in ids}
+
+
+def _speaker_folds(seed: int, folds: int) -> dict[int, int]:
+    """Actor id -> fold, dealt round-robin within each sex so every fold has the same mix.
+
+    The deal carries on from one sex to the next, so fold sizes differ by at most one actor in
+    total and by at most one actor of each sex.
+    """
+    rng = random.Random(seed)
+    by_sex: dict[str, list[int]] = {}
+    for actor in metadata.actors().values():
+        by_sex.setdefault(actor.sex, []).append(actor.actor_id)
+    fold_of_actor: dict[int, int] = {}
+    dealt = 0
+    for sex in sorted(by_sex):
+        group = sorted(by_sex[sex])
+        rng.shuffle(group)
+        for actor_id in group:
+            fold_of_actor[actor_id] = dealt % folds
+            dealt += 1
+    return fold_of_actor
+
+
+def _speaker_kfold(ids: tuple[str, ...], seed: int, family: str, fold: int, folds: int) -> dict[str, str]:
+    """Fold k: test = the actors of fold k, validation = those of fold (k+1) mod K, train = the rest."""
+    fold_of_actor = _speaker_folds(seed, folds)
+    validation_fold = (fold + 1) % folds
+
+    def part(actor_id: int) -> str:
+        f = fold_of_actor[actor_id]
+        return "test" if f == fold else "validation" if f == validation_fold else "train"
+
+    return {cid: part(Clip.parse(cid).actor_id) for cid in ids}
+
+
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
@@ -94,17 +151,73 @@ PROTOCOLS: dict[str, Protocol] = {
             ("train", "validation", "test"),
             _audeering,
         ),
+        Protocol(
+            "ogm-ge",
+            "the OGM-GE release's split over clips (GeWu-Lab/OGM-GE_CVPR2022, data/CREMAD/train.csv and "
+            "test.csv, MIT license; actors shared between parts): 6,698/744 of all 7,442 clips, the same "
+            "for 2D and 3D and for every seed",
+            ("train", "test"),
+            _ogm_ge,
+        ),
+        Protocol(
+            "speaker-kfold",
+            f"speaker-independent K-fold cross-validation (K={DEFAULT_FOLDS} unless given): the 91 actors "
+            "dealt into K folds within each sex; fold k tests on the actors of fold k, validates on those "
+            "of fold (k+1) mod K and trains on the rest, so every actor is tested in exactly one fold; "
+            "needs fold=0..K-1",
+            ("train", "validation", "test"),
+            _speaker_kfold,
+            folds=True,
+        ),
     )
 }
 
 FAMILIES = ("2d", "3d")
 
 
-@lru_cache(maxsize=16)
-def assign_splits(protocol: str, seed: int = 0, family: str = "2d") -> dict[str, str]:
-    """Map every official clip id covered by the protocol to its split name."""
+def _check_folds(p: Protocol, fold: int | None, folds: int) -> None:
+    if not p.folds:
+        with_folds = ", ".join(name for name, q in PROTOCOLS.items() if q.folds)
+        for arg, given in (("fold", fold is not None), ("folds", folds != DEFAULT_FOLDS)):
+            if given:
+                raise SplitError(
+                    f"protocol {p.name!r} has no folds: leave {arg} out, or use a protocol with folds "
+                    f"({with_folds})"
+                )
+        return
+    n_actors = len(metadata.actors())
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 3 <= folds <= n_actors:
+        raise SplitError(
+            f"protocol {p.name!r} needs folds between 3 and {n_actors} (test, validation and train "
+            f"each take at least one fold), got {folds!r}"
+        )
+    if fold is None:
+        raise SplitError(
+            f"protocol {p.name!r} needs a fold: pass fold=0..{folds - 1} "
+            f"(one run per fold, {folds} in all)"
+        )
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+        raise SplitError(
+            f"fold {fold!r} is out of range for protocol {p.name!r} with {folds} folds: "
+            f"pass fold=0..{folds - 1}"
+        )
+
+
+@lru_cache(maxsize=64)
+def assign_splits(
+    protocol: str, seed: int = 0, family: str = "2d", *, fold: int | None = None, folds: int = DEFAULT_FOLDS
+) -> dict[str, str]:
+    """Map every official clip id covered by the protocol to its split name.
+
+    `fold` (0..folds-1) picks the fold of a cross-validation protocol (`speaker-kfold`); it is
+    required there and refused elsewhere.
+    """
     if protocol not in PROTOCOLS:
         raise SplitError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     if family not in FAMILIES:
         raise SplitError(f"unknown family {family!r}: choose one of {', '.join(FAMILIES)}")
-    return PROTOCOLS[protocol].assign(metadata.official_clip_ids(), seed, family)
+    p = PROTOCOLS[protocol]
+    _check_folds(p, fold, folds)
+    if p.folds:
+        return p.assign(metadata.official_clip_ids(), seed, family, fold, folds)
+    return p.assign(metadata.official_clip_ids(), seed, family)
