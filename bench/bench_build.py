@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import FULL_CORPUS_CLIPS, corpus, machine, table  # noqa: E402
 
 from crema_tools import media  # noqa: E402
-from crema_tools.build.pipeline import build  # noqa: E402
+from crema_tools.builder.pipeline import build  # noqa: E402
 from crema_tools.faces import detect_faces  # noqa: E402
 
 

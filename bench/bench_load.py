@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from common import corpus, machine, table  # noqa: E402
 
 import crema_tools  # noqa: E402
-from crema_tools.build.pipeline import build  # noqa: E402
+from crema_tools.builder.pipeline import build  # noqa: E402
 
 CASES = [
     ("2d-multimodal", {}, "paper's 2D CNN input"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from crema_tools.tables import markdown_table
 from crema_tools.synthetic import generate_corpus, sample_clip_ids
 
 FULL_CORPUS_CLIPS = 7442
@@ -40,6 +41,4 @@ def corpus(root: Path, n_actors: int) -> tuple[Path, list[str]]:
 
 
 def table(rows: list[tuple], header: tuple) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
+    return markdown_table(header, rows)

@@ -13,7 +13,7 @@ def __getattr__(name):  # keep `import crema_tools` (and the CLI's start) free o
 
         return load
     if name == "build":
-        from .build.pipeline import build
+        from .builder.pipeline import build
 
         return build
     raise AttributeError(f"module 'crema_tools' has no attribute {name!r}")

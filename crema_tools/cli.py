@@ -9,6 +9,9 @@ from typing import List, Optional
 
 import typer
 
+from . import __version__
+from .errors import CremaToolsError
+
 app = typer.Typer(
     help="Turn the CREMA-D corpus into reproducible, Hub-ready emotion-recognition datasets.\n\n"
     "Start with `crema-tools build --variant 2d-multimodal`: without --raw and without ./CREMA-D it "
@@ -22,6 +25,18 @@ app = typer.Typer(
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"crema-tools {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Turn the CREMA-D corpus into reproducible, Hub-ready emotion-recognition datasets."""
 
 
 def _default_workers() -> int:
@@ -42,17 +57,22 @@ def build(
         "else the built-in synthetic sample."),
     out: Path = typer.Option(Path("crema-d-datasets"), help="Dataset folder to write (a Hugging Face dataset repository layout)."),
     protocol: str = typer.Option("paper", help="Split protocol: paper (random over clips, as the reference paper), "
-                                 "speaker (actor-disjoint 60/20/20 by sex), audeering (the published actor split)."),
+                                 "speaker (actor-disjoint 60/20/20 by sex), audeering (the published actor split), "
+                                 "ogm-ge (the OGM-GE release's 6,698/744 split), speaker-kfold (with --fold)."),
+    fold: Optional[int] = typer.Option(None, help="speaker-kfold: which of the 5 actor-disjoint folds is the test part (0-4)."),
     seed: int = typer.Option(0, help="Seed of the split and of the shard order."),
     workers: int = typer.Option(_default_workers(), help="Decoding processes (0: decode in this process)."),
     device: Optional[str] = typer.Option(None, help="Device for face detection: cpu, cuda. Default: cuda when there is one."),
     face_crop: bool = typer.Option(False, "--face-crop", help="3d-vision / 3d-multimodal: crop frames to the face (a box smoothed over time)."),
 ) -> None:
     """Build dataset configs as WebDataset shards with a dataset card, ready for `load_dataset`."""
-    from .build.pipeline import BuildError, build as run_build
-    from .build.variants import VariantError
+    from .builder.pipeline import build as run_build, check_options
     from .synthetic import ensure_sample
 
+    try:  # arguments first: a typo costs nothing, not a sample corpus written first
+        check_options(variant, protocol, seed, workers, fold)
+    except CremaToolsError as e:
+        fail(str(e))
     if raw is None:
         if Path("CREMA-D").is_dir():
             raw = Path("CREMA-D")
@@ -64,8 +84,8 @@ def build(
             raw = ensure_sample()
     try:
         reports = run_build(raw, out, variant, protocol=protocol, seed=seed, workers=workers, device=device,
-                            face_crop=face_crop)
-    except (BuildError, VariantError) as e:
+                            face_crop=face_crop, fold=fold)
+    except CremaToolsError as e:
         fail(str(e))
     _print_summary(out, reports)
 
@@ -112,11 +132,11 @@ def fetch(
     Re-running downloads only what is missing or wrong; a file that fails its check is never kept
     under its real name.
     """
-    from .fetch import DEFAULT_BASE_URL, FetchError, fetch as run_fetch
+    from .fetch import DEFAULT_BASE_URL, fetch as run_fetch
 
     try:
         result = run_fetch(to, what=what, base_url=base_url or DEFAULT_BASE_URL, jobs=jobs)
-    except (ValueError, FetchError) as e:
+    except (ValueError, CremaToolsError) as e:
         fail(str(e))
     typer.echo(result.summary())
     raise typer.Exit(0 if result.ok else 1)
@@ -130,11 +150,11 @@ def verify(
     jobs: int = typer.Option(4, help="Files hashed in parallel."),
 ) -> None:
     """Check a local copy: missing, extra, Git LFS pointer and corrupt files; exit 1 unless complete and official."""
-    from .verify import RawFolderError, verify as run_verify
+    from .verify import verify as run_verify
 
     try:
         report = run_verify(raw, what=what, quick=quick, jobs=jobs)
-    except (ValueError, RawFolderError) as e:
+    except (ValueError, CremaToolsError) as e:
         fail(str(e))
     typer.echo(report.render())
     raise typer.Exit(0 if report.complete_and_official else 1)
@@ -149,11 +169,10 @@ def inspect_command(
 ) -> None:
     """Counts per split, emotion, intensity and actor sex; skipped clips; face-detection failures; shard sizes; contact sheets."""
     from .inspect import inspect_dataset
-    from .loading import LoadError
 
     try:
         report = inspect_dataset(dataset, variant or None, sheet_dir=sheet_dir, per_emotion=per_emotion)
-    except LoadError as e:
+    except CremaToolsError as e:
         fail(str(e))
     typer.echo(report.render())
     raise typer.Exit(0 if report.ok else 1)

@@ -8,3 +8,7 @@ escaping is a bug and keeps its traceback.
 
 class CremaToolsError(Exception):
     """A problem the user can fix: bad input, a missing file, an option that does not apply."""
+
+
+class LoadError(CremaToolsError, ValueError):
+    """A dataset folder or Hub repo that cannot be read as asked: names the folder, config or shard."""

@@ -24,15 +24,15 @@ from pathlib import Path
 
 from . import __version__
 from .corpus.metadata import ManifestEntry
+from .errors import CremaToolsError
+from .lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
 from .verify import (
     DEFAULT_ROOT,
-    LFS_POINTER_MAX_BYTES,
     PARTIAL_SUFFIX,
     hash_files,
     local_path,
     parse_kinds,
     progress_bar,
-    read_lfs_pointer,
     select_entries,
     sha256_file,
 )
@@ -54,7 +54,7 @@ RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = f"crema-tools/{__version__} (Python urllib)"
 
 
-class FetchError(OSError):
+class FetchError(CremaToolsError, OSError):
     """The destination folder cannot be used at all (per-file problems are reported, not raised)."""
 
 

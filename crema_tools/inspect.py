@@ -20,9 +20,12 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .build.shards import iter_members
+from .shards import iter_members
 from .corpus import EMOTION_NAMES, EMOTIONS, INTENSITIES
-from .loading import LoadError, resolve
+from .errors import LoadError
+from .tables import text_table
+from .hub import check_repo_id
+from .loading import resolve
 
 DEFAULT_SHEET_DIR = Path("crema-tools-inspect")
 SEXES = ("Female", "Male")
@@ -182,8 +185,7 @@ def card_configs(folder: Path) -> list[str]:
 
 def hub_variants(repo_id: str) -> list[str]:
     """The configs a Hub dataset repo holds (folders with a report.json), so only those are downloaded."""
-    if repo_id.startswith((".", "/")) or repo_id.count("/") != 1:
-        raise LoadError(f"{repo_id}: no such folder, and not a Hub repo id of the form owner/name")
+    check_repo_id(repo_id)
     from huggingface_hub import HfApi
 
     try:
@@ -294,17 +296,6 @@ def synthetic_banner() -> list[str]:
             bar, ""]
 
 
-def table(header: list[str], rows: list[list[str]], align: str, indent: str = "  ") -> list[str]:
-    """Columns padded to fit; `align` has one letter per column, l (text) or r (numbers)."""
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        cells = [v.rjust(w) if a == "r" else v.ljust(w) for v, w, a in zip(row, widths, align)]
-        return (indent + "  ".join(cells)).rstrip()
-
-    return [fmt(header), *(fmt(r) for r in rows)]
-
-
 def render_variant(v: VariantSummary) -> list[str]:
     r = v.report
     total = sum(sum(c.values()) for c in v.counts.get("emotion", {}).values())
@@ -342,7 +333,7 @@ def count_table(v: VariantSummary) -> list[str]:
         for i, value in enumerate(_ordered(known, seen)):
             cells = [by_split.get(sp, Counter())[value] for sp in v.splits]
             rows.append([title if i == 0 else "", label(value)] + [f"{n:,}" for n in cells] + [f"{sum(cells):,}"])
-    return table(["", ""] + v.splits + ["total"], rows, "ll" + "r" * (len(v.splits) + 1))
+    return text_table(["", ""] + v.splits + ["total"], rows, "ll" + "r" * (len(v.splits) + 1), indent="  ")
 
 
 def skipped_lines(skipped: list[dict], name: str) -> list[str]:
@@ -357,7 +348,7 @@ def skipped_lines(skipped: list[dict], name: str) -> list[str]:
     rows = [[f"{len(ids):,}", reason, "e.g. " + ", ".join(ids[:3])]
             for reason, ids in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))]
     return [f"Skipped clips: {len(skipped):,} (not in the shards; full reasons in {name}/report.json)"] + \
-        table(["count", "reason", "clips"], rows, "rll")
+        text_table(["count", "reason", "clips"], rows, "rll", indent="  ")
 
 
 def face_lines(v: VariantSummary) -> list[str]:
@@ -382,7 +373,7 @@ def shard_lines(v: VariantSummary) -> list[str]:
                          f"{sum(s.size for s in rest) / MB:,.2f}"])
     size = sum(sh.size for sh in v.shards)
     rows.append(["total", f"{len(v.shards)} shards", f"{sum(sh.samples for sh in v.shards):,}", f"{size / MB:,.2f}"])
-    return [f"Shards in {v.name}/:"] + table(["split", "file", "samples", "MB"], rows, "llrr")
+    return [f"Shards in {v.name}/:"] + text_table(["split", "file", "samples", "MB"], rows, "llrr", indent="  ")
 
 
 # ---------------------------------------------------------------- contact sheet

@@ -12,11 +12,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .build.shards import read_shard
-
-
-class LoadError(ValueError):
-    pass
+from .errors import LoadError
+from .hub import check_repo_id
+from .shards import read_shard
 
 
 def resolve(path_or_repo_id: str | Path, variant: str, revision: str | None = None) -> Path:
@@ -24,11 +22,10 @@ def resolve(path_or_repo_id: str | Path, variant: str, revision: str | None = No
     local = Path(path_or_repo_id)
     if local.is_dir():
         return local
-    if str(path_or_repo_id).startswith((".", "/")) or str(path_or_repo_id).count("/") != 1:
-        raise LoadError(f"{path_or_repo_id}: no such folder, and not a Hub repo id of the form owner/name")
+    repo_id = check_repo_id(path_or_repo_id)
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(str(path_or_repo_id), repo_type="dataset", revision=revision,
+    return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision,
                                   allow_patterns=[f"{variant}/*", "README.md"]))
 
 

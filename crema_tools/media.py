@@ -13,16 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CremaToolsError
+from .lfs import LFS_FIX, LFS_POINTER_MAX_BYTES, read_lfs_pointer
+
 MAX_CLIP_SECONDS = 10.0
 """CREMA-D clips last 1 to 5 s; a longer file is a whole take (1064_IEO_DIS_MD lasts a minute)."""
 MIN_CLIP_SECONDS = 0.3
 TRUNCATED_BELOW = 0.9
 """A stream holding less than this share of what its header promises is truncated."""
 
-LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 
-
-class MediaError(Exception):
+class MediaError(CremaToolsError):
     """A media file that cannot be used; str() is the reason, naming the file."""
 
 
@@ -44,13 +45,8 @@ def check_file(path: Path, label: str) -> None:
     size = path.stat().st_size
     if size == 0:
         raise MediaError(f"{label}: file is empty (0 bytes)")
-    if size < 1024:
-        with open(path, "rb") as f:
-            if f.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX:
-                raise MediaError(
-                    f"{label}: Git LFS pointer, not media; the clone was made without Git LFS: "
-                    "run `git lfs pull` in it, or `crema-tools fetch`"
-                )
+    if size <= LFS_POINTER_MAX_BYTES and read_lfs_pointer(path) is not None:
+        raise MediaError(f"{label}: Git LFS pointer, not media; the clone was made without Git LFS: {LFS_FIX}")
 
 
 def _check_duration(label: str, seconds: float) -> None:

@@ -23,6 +23,9 @@ from tqdm import tqdm
 
 from .corpus import MEDIA_DIRS, known_issues, known_issues_by_file, manifest
 from .corpus.metadata import ManifestEntry
+from .errors import CremaToolsError
+from .lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
+from .tables import text_table
 
 DEFAULT_ROOT = Path("CREMA-D")
 """Where `fetch` puts a copy and `verify` looks for one, relative to the working directory."""
@@ -37,13 +40,11 @@ KIND_ALIASES = {
 STATUSES = ("ok", "missing", "lfs_pointer", "size_mismatch", "hash_mismatch")
 """Per-file verdicts, in the order of the summary table."""
 
-LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
-LFS_POINTER_MAX_BYTES = 1024  # the Git LFS spec keeps pointer files under 1 KiB
 PARTIAL_SUFFIX = ".part"  # unfinished downloads of crema-tools fetch
 HASH_CHUNK = 1 << 20
 
 
-class RawFolderError(FileNotFoundError):
+class RawFolderError(CremaToolsError, FileNotFoundError):
     """The folder given as a CREMA-D copy does not exist or holds none of the media folders."""
 
 
@@ -115,22 +116,6 @@ def hash_files(
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             return list(pool.map(lambda p: sha256_file(p, advance), paths))
-
-
-def read_lfs_pointer(path: Path) -> dict[str, str] | None:
-    """The key/value lines of a Git LFS pointer file (`oid`, `size`), or None if it is not one."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(LFS_POINTER_MAX_BYTES + 1)
-    except OSError:
-        return None
-    if not head.startswith(LFS_POINTER_PREFIX) or len(head) > LFS_POINTER_MAX_BYTES:
-        return None
-    fields = {}
-    for line in head.decode("utf-8", "replace").splitlines():
-        key, _, value = line.partition(" ")
-        fields[key] = value.strip()
-    return fields
 
 
 def fetch_command(root: Path, kinds: Sequence[str] = tuple(MEDIA_DIRS)) -> str:
@@ -240,13 +225,7 @@ class VerifyReport:
             total.update(c)
         rows = [[k] + [f"{counts[k][s]:,}" for s in columns] for k in self.kinds]
         rows.append(["total"] + [f"{total[s]:,}" for s in columns])
-        header = ["kind"] + columns
-        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-
-        def fmt(row: list[str]) -> str:
-            return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths)))
-
-        return [fmt(header), *(fmt(r) for r in rows)]
+        return text_table(["kind"] + columns, rows)
 
     def _problem_lines(self, max_problems: int) -> list[str]:
         items = [(c.status, c.path, c.detail, c.fix) for c in self.problems]

@@ -4,7 +4,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .config import PretrainedCfg
+from .config import ModelZooError, PretrainedCfg
 
 
 class ZooModel(
@@ -79,4 +79,4 @@ def check_input(x: torch.Tensor, ndim: int, channels: int, model: str) -> None:
     channel_dim = 1 if ndim == 4 else 2
     if x.ndim != ndim or x.shape[channel_dim] != channels:
         layout = "(B, C, H, W)" if ndim == 4 else "(B, T, C, H, W)"
-        raise ValueError(f"{model} expects {layout} with C={channels}, got shape {tuple(x.shape)}")
+        raise ModelZooError(f"{model} expects {layout} with C={channels}, got shape {tuple(x.shape)}")

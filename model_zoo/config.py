@@ -6,8 +6,22 @@ The names here are the contract with the dataset side: a variant fixes the input
 
 from dataclasses import asdict, dataclass
 
-LABEL_NAMES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
-"""CREMA-D emotions in logit order."""
+from crema_tools.corpus import EMOTIONS
+from crema_tools.errors import CremaToolsError
+from crema_tools.variants import (  # noqa: F401 - the dataset side's facts, re-exported for model code
+    HEIGHT,
+    SQUARE_WIDTH,
+    VARIANTS,
+    VARIANTS_2D,
+    VARIANTS_3D,
+    WIDE_WIDTH,
+    Variant,
+    VariantError,
+    get_variant,
+)
+
+LABEL_NAMES = EMOTIONS
+"""CREMA-D emotions in logit order: the corpus's label order, by definition."""
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -15,52 +29,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_GRAY_MEAN = (0.449,)
 IMAGENET_GRAY_STD = (0.226,)
 
-HEIGHT = 224
-SQUARE_WIDTH = 224
-WIDE_WIDTH = 448  # face (or frame) and spectrogram side by side
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One input layout of the paper: dimensionality and modality."""
-
-    name: str
-    dims: int  # 2: one image per clip; 3: a sequence of frames per clip
-    modality: str  # "audio", "vision" or "multimodal"
-
-    @property
-    def width(self) -> int:
-        """Canonical width for CNNs; multimodal inputs put two 224-wide images side by side."""
-        return WIDE_WIDTH if self.modality == "multimodal" else SQUARE_WIDTH
-
-
-VARIANTS = {
-    v.name: v
-    for v in (
-        Variant("2d-audio", 2, "audio"),
-        Variant("2d-vision", 2, "vision"),
-        Variant("2d-multimodal", 2, "multimodal"),
-        Variant("3d-audio", 3, "audio"),
-        Variant("3d-vision", 3, "vision"),
-        Variant("3d-multimodal", 3, "multimodal"),
-    )
-}
-VARIANTS_2D = tuple(name for name, v in VARIANTS.items() if v.dims == 2)
-VARIANTS_3D = tuple(name for name, v in VARIANTS.items() if v.dims == 3)
-
-
-def get_variant(name: str) -> Variant:
-    """The variant called `name`, with the list of valid names in the error."""
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise ValueError(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}") from None
+class ModelZooError(CremaToolsError, ValueError):
+    """An unknown model, a variant or option a model does not take, a folder that is no checkpoint."""
 
 
 def check_channels(channels: int) -> int:
     """Models take RGB (3) or the paper's grayscale option (1)."""
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        raise ModelZooError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
     return channels
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .base import ZooModel
-from .config import VARIANTS, check_channels, get_variant
+from .config import VARIANTS, ModelZooError, check_channels, get_variant
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def register_model(
 
     def decorator(builder: Callable[..., ZooModel]) -> Callable[..., ZooModel]:
         if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
+            raise ModelZooError(f"model {name!r} is registered twice")
         for variant in variants:
             get_variant(variant)
         _REGISTRY[name] = ModelEntry(
@@ -71,7 +71,7 @@ def get_model_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {list_models()}") from None
+        raise ModelZooError(f"unknown model {name!r}; available: {list_models()}") from None
 
 
 def create_model(
@@ -98,9 +98,9 @@ def create_model(
     entry = get_model_entry(name)
     variant = variant or entry.default_variant
     if variant not in entry.variants:
-        raise ValueError(f"{name} supports variants {list(entry.variants)}, not {variant!r}")
+        raise ModelZooError(f"{name} supports variants {list(entry.variants)}, not {variant!r}")
     if pretrained and entry.pretrained is None:
-        raise ValueError(f"{name} has no published weights; load a trained checkpoint with load_model")
+        raise ModelZooError(f"{name} has no published weights; load a trained checkpoint with load_model")
     channels = check_channels(kwargs.pop("channels", entry.default_channels))
     return entry.builder(variant=variant, num_classes=num_classes, pretrained=pretrained, channels=channels, **kwargs)
 
@@ -122,5 +122,5 @@ def load_model(name_or_path: str | os.PathLike, **kwargs) -> ZooModel:
     try:
         model_name = config["pretrained_cfg"]["model_name"]
     except (KeyError, TypeError):
-        raise ValueError(f"{source} is not a model_zoo checkpoint (no pretrained_cfg in config.json)") from None
+        raise ModelZooError(f"{source} is not a model_zoo checkpoint (no pretrained_cfg in config.json)") from None
     return get_model_entry(model_name).model_class.from_pretrained(source, **kwargs)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .base import ZooModel, check_input
-from .config import HEIGHT, VARIANTS_3D, PretrainedCfg, check_channels, get_variant
+from .config import HEIGHT, VARIANTS_3D, ModelZooError, PretrainedCfg, check_channels, get_variant
 from .registry import register_model
 
 PAPER_FRAMES = 135  # clips padded with blank frames to the longest clip (section 5.6)
@@ -33,7 +33,7 @@ class Simple3D(ZooModel):
         super().__init__()
         widths = tuple(widths)
         if len(widths) != len(STRIDES):
-            raise ValueError(f"Simple3D has {len(STRIDES)} conv layers; got {len(widths)} widths")
+            raise ModelZooError(f"Simple3D has {len(STRIDES)} conv layers; got {len(widths)} widths")
         self.channels = check_channels(channels)
         layers = []
         for in_width, out_width, stride in zip((channels, *widths), widths, STRIDES):

@@ -15,6 +15,7 @@ from torchvision.models import WeightsEnum
 
 from .base import ZooModel, check_input
 from .config import (
+    ModelZooError,
     HEIGHT,
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
@@ -118,7 +119,7 @@ def resolve_torchvision_weights(spec: TorchvisionSpec, pretrained: bool | str) -
         return spec.weights[pretrained]
     except KeyError:
         names = [w.name for w in spec.weights]
-        raise ValueError(f"unknown weights {pretrained!r} for {spec.weights.__name__}; choose from {names}") from None
+        raise ModelZooError(f"unknown weights {pretrained!r} for {spec.weights.__name__}; choose from {names}") from None
 
 
 def build_torchvision_classifier(

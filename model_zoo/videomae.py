@@ -19,6 +19,7 @@ from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
 from .base import ZooModel, check_input
 from .config import (
+    ModelZooError,
     HEIGHT,
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
@@ -87,7 +88,7 @@ class VideoMAEClassifier(ZooModel):
         self.channels = check_channels(channels)
         config = VideoMAEConfig.from_dict(videomae_config or {})
         if config.num_labels != num_classes:
-            raise ValueError(f"videomae_config has {config.num_labels} labels, num_classes is {num_classes}")
+            raise ModelZooError(f"videomae_config has {config.num_labels} labels, num_classes is {num_classes}")
         self.stem = ConvStem3d(channels) if conv_stem else None
         self.net = VideoMAEForVideoClassification(config)
         self.frames = config.num_frames * (2 if conv_stem else 1)
@@ -104,7 +105,7 @@ class VideoMAEClassifier(ZooModel):
         """(B, T, C, 224, 224) normalised clips, T fixed by the config -> (B, num_classes) logits."""
         check_input(clips, 5, self.channels, "videomae")
         if clips.shape[1] != self.frames or clips.shape[-2:] != (HEIGHT, SQUARE_WIDTH):
-            raise ValueError(f"videomae expects (B, {self.frames}, C, 224, 224), got {tuple(clips.shape)}")
+            raise ModelZooError(f"videomae expects (B, {self.frames}, C, 224, 224), got {tuple(clips.shape)}")
         if self.stem is not None:
             clips = self.stem(clips)
         return self.net(pixel_values=clips).logits
@@ -131,7 +132,7 @@ def _load_backbone(source: str, overrides: dict) -> VideoMAEForVideoClassificati
     )
     fresh = set(info["missing_keys"]) | {key for key, *_ in info["mismatched_keys"]}
     if fresh - NEW_HEAD_KEYS:
-        raise ValueError(f"{source} does not fit VideoMAE: uninitialised {sorted(fresh - NEW_HEAD_KEYS)}")
+        raise ModelZooError(f"{source} does not fit VideoMAE: uninitialised {sorted(fresh - NEW_HEAD_KEYS)}")
     return net
 
 
@@ -146,7 +147,7 @@ def _build(
     config_overrides: dict,
 ) -> VideoMAEClassifier:
     if conv_stem and num_frames % 2:
-        raise ValueError("the conv stem halves the frames: num_frames must be even")
+        raise ModelZooError("the conv stem halves the frames: num_frames must be even")
     backbone_channels = 3 if conv_stem else channels
     overrides = {
         "num_frames": num_frames // 2 if conv_stem else num_frames,
@@ -157,7 +158,7 @@ def _build(
     }
     if not pretrained:
         if size not in SIZES:
-            raise ValueError(f"size must be one of {sorted(SIZES)}")
+            raise ModelZooError(f"size must be one of {sorted(SIZES)}")
         config = VideoMAEConfig(**SIZES[size], num_channels=backbone_channels, **overrides)
         return VideoMAEClassifier(variant, num_classes, channels, config.to_diff_dict(), conv_stem)
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import ZooModel, check_input
-from .config import HEIGHT, SQUARE_WIDTH, VARIANTS_2D, PretrainedCfg, check_channels, get_variant
+from .config import HEIGHT, SQUARE_WIDTH, VARIANTS_2D, ModelZooError, PretrainedCfg, check_channels, get_variant
 from .registry import register_model
 
 SPECTROGRAM_TOKENS = ("patches", "replicated")
@@ -43,11 +43,11 @@ class VisionTransformer(ZooModel):
     ):
         super().__init__()
         if spectrogram_tokens not in SPECTROGRAM_TOKENS:
-            raise ValueError(f"spectrogram_tokens must be one of {SPECTROGRAM_TOKENS}")
+            raise ModelZooError(f"spectrogram_tokens must be one of {SPECTROGRAM_TOKENS}")
         width = get_variant(variant).width
         self.replicate_spectrogram = spectrogram_tokens == "replicated"
         if self.replicate_spectrogram and width != 2 * SQUARE_WIDTH:
-            raise ValueError("replicated spectrogram tokens need the 2d-multimodal input (face | spectrogram)")
+            raise ModelZooError("replicated spectrogram tokens need the 2d-multimodal input (face | spectrogram)")
         self.channels = check_channels(channels)
         self.patch_size = patch_size
         self.input_width = width
@@ -95,7 +95,7 @@ class VisionTransformer(ZooModel):
         """(B, C, 224, W) images normalised to about [-1, 1] -> (B, num_classes) logits."""
         check_input(images, 4, self.channels, "vit")
         if images.shape[-2:] != (HEIGHT, self.input_width):
-            raise ValueError(f"vit was built for 224x{self.input_width} images, got {tuple(images.shape)}")
+            raise ModelZooError(f"vit was built for 224x{self.input_width} images, got {tuple(images.shape)}")
         tokens = self.embed_dropout(self.embed(images))
         for block in self.blocks:
             tokens = block(tokens)

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from .config import ModelZooError
+
 
 def read_state_dict(source: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict from `.safetensors` or a torch file, never running pickled code.
@@ -25,7 +27,7 @@ def read_state_dict(source: str | os.PathLike) -> dict[str, torch.Tensor]:
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors")
+        raise ModelZooError(f"{path} does not hold a state dict of tensors")
     if state and all(key.startswith("module.") for key in state):
         state = {key.removeprefix("module."): value for key, value in state.items()}
     return dict(state)
@@ -38,7 +40,7 @@ def sum_rgb_filters(weight: torch.Tensor) -> torch.Tensor:
     the usual way to reuse ImageNet filters on grayscale input.
     """
     if weight.ndim < 3 or weight.shape[1] != 3:
-        raise ValueError(f"expected RGB filters (out, 3, ...), got {tuple(weight.shape)}")
+        raise ModelZooError(f"expected RGB filters (out, 3, ...), got {tuple(weight.shape)}")
     return weight.sum(dim=1, keepdim=True)
 
 
@@ -47,7 +49,7 @@ def conv_with_in_channels(conv: nn.Conv2d | nn.Conv3d, in_channels: int) -> nn.C
     if in_channels == conv.in_channels:
         return conv
     if in_channels != 1 or conv.groups != 1:
-        raise ValueError(f"can only adapt an ungrouped RGB conv to 1 channel, not to {in_channels}")
+        raise ModelZooError(f"can only adapt an ungrouped RGB conv to 1 channel, not to {in_channels}")
     adapted = type(conv)(
         1,
         conv.out_channels,

@@ -8,7 +8,7 @@ import torch
 
 import crema_tools
 from crema_tools import synthetic
-from crema_tools.build.pipeline import build
+from crema_tools.builder.pipeline import build
 from crema_tools.loading import LoadError
 from crema_tools.video3d import chunk_bounds, resample_times, source_fps
 
@@ -161,7 +161,7 @@ def test_bad_media_and_the_long_take(bad_corpus, tmp_path):
 
 
 def test_face_crop_tracks_the_face(corpus, tmp_path):
-    from crema_tools.build.shards import read_shard
+    from crema_tools.shards import read_shard
 
     report = build(corpus, tmp_path / "face", ["3d-vision"], progress=False, clip_ids=CLIPS[:2], face_crop=True)["3d-vision"]
     plain = build(corpus, tmp_path / "plain", ["3d-vision"], progress=False, clip_ids=CLIPS[:2])["3d-vision"]

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 import sys
 
-from crema_tools.build.pipeline import build
-from crema_tools.build.shards import read_shard
+from crema_tools.builder.pipeline import build
+from crema_tools.shards import read_shard
 
 
 def run_cli(*args, cwd=None, env=None):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import model_zoo
-from crema_tools.build.pipeline import build
+from crema_tools.builder.pipeline import build
 from hubserver import FakeHub
 
 

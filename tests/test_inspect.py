@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crema_tools.build.pipeline import build
-from crema_tools.build.shards import ShardWriter, read_shard
-from crema_tools.build.variants import VARIANTS
+from crema_tools.builder.pipeline import build
+from crema_tools.shards import ShardWriter, read_shard
+from crema_tools.variants import VARIANTS
 from crema_tools.corpus import EMOTIONS
 from crema_tools.inspect import THUMB, inspect_dataset, strip_panel
 from crema_tools.loading import LoadError

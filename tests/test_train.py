@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import model_zoo
-from crema_tools.build.pipeline import build
+from crema_tools.builder.pipeline import build
 from model_zoo.train import main as train_main
 
 

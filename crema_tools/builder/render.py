@@ -1,13 +1,14 @@
-"""Each dataset representation as a small declarative unit: the steps it needs and how it renders.
+"""How each representation is rendered into tar members: the builder's half of a variant.
 
-A variant never decodes anything itself: the build runs the union of the steps of the variants
-being built, once per clip, and hands each variant the features it asked for.
+A renderer never decodes anything itself: the build runs the union of the steps of the variants
+being built, once per clip, and hands each renderer the features it asked for. The variant's
+shared facts (family, modality, members, shape) live in `crema_tools.variants`.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -15,24 +16,27 @@ from PIL import Image
 
 from .. import spectrogram, video3d
 from ..faces import crop_resize, square_crop_box
+from ..variants import HEIGHT as SIZE
+from ..variants import VARIANTS, Variant, get_variants
 from .extract import ClipFeatures
-
-SIZE = 224
 
 
 @dataclass(frozen=True)
-class Variant:
-    name: str
-    family: str  # "2d" or "3d": which split of a protocol applies
+class Renderer:
+    variant: Variant
     steps: tuple[str, ...]  # extraction steps whose success the variant needs
     uses_face: bool
     render: Callable[[ClipFeatures], dict[str, bytes]]  # tar members besides json and cls
-    description: str
-    shape: str  # the canonical tensor shape `crema_tools.load` yields
-    params: dict
-    members: dict = field(default_factory=lambda: {"png": "image"})  # tar member -> dataset feature dtype
+    params: dict  # how it was made, recorded in the report and the card
     metadata: Callable[[ClipFeatures], dict] | None = None  # per-sample fields besides the common ones
-    metadata_fields: dict = field(default_factory=dict)  # their dataset feature dtypes
+
+    @property
+    def name(self) -> str:
+        return self.variant.name
+
+    @property
+    def family(self) -> str:
+        return self.variant.family
 
 
 def png(array: np.ndarray) -> bytes:
@@ -111,45 +115,24 @@ VIDEO_PARAMS = {"fps": video3d.FPS, "size": [video3d.SIZE, video3d.SIZE], "resam
                 "storage": video3d.CODEC, "face_crop": False}
 MEL_3D_PARAMS = {**spectrogram.PARAMS, "storage": "float16 dB re clip max, floored at -80 dB, shape (n_mels, columns)",
                  "chunks": "chunk i = the mel columns centred in [i/24, (i+1)/24) s; each resized to 224x224 when loaded"}
-META_3D = {"n_frames": "int64", "fps": "int64", "face_keyframes_found": "int64"}
-MEL_FEATURE = {"list": {"list": "float16"}}
 
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in (
-        Variant("2d-audio", "2d", ("mel",), False, _render_2d_audio,
-                "the clip's mel spectrogram as a 224x224 grayscale image", "(3, 224, 224)",
-                {"spectrogram": MEL_IMAGE_PARAMS}),
-        Variant("2d-vision", "2d", ("middle_frame",), True, _render_2d_vision,
-                "the MTCNN face crop of the middle frame, 224x224 RGB", "(3, 224, 224)",
-                {"face": FACE_PARAMS}),
-        Variant("2d-multimodal", "2d", ("middle_frame", "mel"), True, _render_2d_multimodal,
-                "face crop | spectrogram side by side, 224 high x 448 wide RGB", "(3, 224, 448)",
-                {"face": FACE_PARAMS, "spectrogram": MEL_IMAGE_PARAMS}),
-        Variant("3d-audio", "3d", ("mel",), False, _render_3d_audio,
-                "the mel spectrogram (float16 dB), cut at load time into one 224x224 chunk per 24 fps frame",
-                "(T, 3, 224, 224)", {"spectrogram": MEL_3D_PARAMS},
-                members={"npy": MEL_FEATURE}, metadata=_metadata_3d, metadata_fields=META_3D),
-        Variant("3d-vision", "3d", ("video_24fps",), False, _render_3d_vision,
-                "the clip's frames at 24 fps, 224x224 RGB, stored as H.264",
-                "(T, 3, 224, 224)", {"video": VIDEO_PARAMS},
-                members={"mp4": "binary"}, metadata=_metadata_3d, metadata_fields=META_3D),
-        Variant("3d-multimodal", "3d", ("video_24fps", "mel"), False, _render_3d_multimodal,
-                "frames at 24 fps (H.264) and the mel (float16); frame i and chunk i cover the same 1/24 s",
-                "(T, 3, 224, 448) wide, (T, 3, 224, 224) squeezed", {"video": VIDEO_PARAMS, "spectrogram": MEL_3D_PARAMS},
-                members={"mp4": "binary", "npy": MEL_FEATURE}, metadata=_metadata_3d, metadata_fields=META_3D),
+RENDERERS: dict[str, Renderer] = {
+    r.name: r
+    for r in (
+        Renderer(VARIANTS["2d-audio"], ("mel",), False, _render_2d_audio, {"spectrogram": MEL_IMAGE_PARAMS}),
+        Renderer(VARIANTS["2d-vision"], ("middle_frame",), True, _render_2d_vision, {"face": FACE_PARAMS}),
+        Renderer(VARIANTS["2d-multimodal"], ("middle_frame", "mel"), True, _render_2d_multimodal,
+                 {"face": FACE_PARAMS, "spectrogram": MEL_IMAGE_PARAMS}),
+        Renderer(VARIANTS["3d-audio"], ("mel",), False, _render_3d_audio, {"spectrogram": MEL_3D_PARAMS},
+                 _metadata_3d),
+        Renderer(VARIANTS["3d-vision"], ("video_24fps",), False, _render_3d_vision, {"video": VIDEO_PARAMS},
+                 _metadata_3d),
+        Renderer(VARIANTS["3d-multimodal"], ("video_24fps", "mel"), False, _render_3d_multimodal,
+                 {"video": VIDEO_PARAMS, "spectrogram": MEL_3D_PARAMS}, _metadata_3d),
     )
 }
 
 
-class VariantError(ValueError):
-    pass
-
-
-def get_variants(names) -> list[Variant]:
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        raise VariantError(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
-    if not names:
-        raise VariantError(f"no variant given: choose from {', '.join(VARIANTS)}")
-    return [VARIANTS[n] for n in dict.fromkeys(names)]
+def get_renderers(names) -> list[Renderer]:
+    """The renderers of the named variants (an unknown name is a VariantError listing the valid ones)."""
+    return [RENDERERS[v.name] for v in get_variants(names)]

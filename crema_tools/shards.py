@@ -1,10 +1,23 @@
-"""Deterministic WebDataset shards: same samples in, byte-identical tar files out."""
+"""The shard format: deterministic WebDataset tars and the per-sample schema they carry.
+
+The builder writes it, the loader, `inspect` and the dataset card read it; none of them needs
+the others to do so.
+"""
 
 from __future__ import annotations
 
 import io
 import tarfile
 from pathlib import Path
+
+SAMPLE_FIELDS: dict[str, object] = {
+    "clip_id": "string", "actor_id": "int64", "actor_sex": "string", "sentence": "string",
+    "emotion": "string", "intensity": "string", "label": "int64", "split": "string",
+    "face_box": {"sequence": "float64"}, "face_probability": "float64", "face_found": "bool",
+    "audio_source": "string", "duration_s": "float64", "source": "string", "variant": "string",
+}
+"""The `json` member every sample holds (as Hugging Face feature dtypes); a variant's own fields
+(`crema_tools.variants.Variant.metadata_fields`) come on top. `cls` holds the label index."""
 
 MAX_SAMPLES_PER_SHARD = 1000
 MAX_BYTES_PER_SHARD = 1 << 30

@@ -7,8 +7,9 @@ steps it needs, and one pass over the corpus serves every variant being built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -105,17 +106,22 @@ STEPS: dict[str, Callable[..., None]] = {
     "video_24fps": step_video_24fps,
     "mel": step_mel,
 }
-OPTIONS = {"video_24fps": ("face_crop",)}
-"""Build options each step takes."""
+
+Step = tuple[str, Callable[[Path, ClipFeatures], None]]
 
 
-def extract(raw: Path, clip_id: str, steps: tuple[str, ...], options: dict | None = None) -> ClipFeatures:
+def bind_steps(names: Sequence[str], face_crop: bool = False) -> tuple[Step, ...]:
+    """The named steps, each once, with its build options bound (picklable, for worker processes)."""
+    bound = {"video_24fps": partial(step_video_24fps, face_crop=face_crop)}
+    return tuple((name, bound.get(name, STEPS[name])) for name in dict.fromkeys(names))
+
+
+def extract(raw: Path, clip_id: str, steps: tuple[Step, ...]) -> ClipFeatures:
     """Run the steps on one clip; a failing step records its reason and the others still run."""
     f = ClipFeatures(clip_id)
-    options = options or {}
-    for name in steps:
+    for name, step in steps:
         try:
-            STEPS[name](raw, f, **{k: options[k] for k in OPTIONS.get(name, ()) if k in options})
+            step(raw, f)
         except media.MediaError as e:
             f.errors[name] = str(e)
         except Exception as e:  # a decoder bug must cost one clip, not the build

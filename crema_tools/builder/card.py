@@ -16,6 +16,7 @@ import yaml
 from .. import __version__
 from ..cards import card_template
 from ..corpus import EMOTIONS
+from ..shards import SAMPLE_FIELDS
 
 SYNTHETIC_BANNER = (
     "> **Synthetic sample.** These shards were built from the synthetic corpus that ships with\n"
@@ -23,19 +24,13 @@ SYNTHETIC_BANNER = (
     "> Use it to try the tools; numbers measured on it say nothing about emotion recognition."
 )
 
-METADATA_FIELDS = {
-    "clip_id": "string", "actor_id": "int64", "actor_sex": "string", "sentence": "string",
-    "emotion": "string", "intensity": "string", "label": "int64", "split": "string",
-    "face_box": {"sequence": "float64"}, "face_probability": "float64", "face_found": "bool",
-    "audio_source": "string", "duration_s": "float64", "source": "string", "variant": "string",
-}
 TASKS = {"audio": "audio-classification", "vision": "image-classification", "multimodal": "video-classification"}
 
 
 def _features(report: dict) -> list[dict]:
     members = report.get("members", {"png": "image"})
     extra = report.get("metadata_fields", {})
-    struct = [{"name": k, **({"dtype": v} if isinstance(v, str) else v)} for k, v in {**METADATA_FIELDS, **extra}.items()]
+    struct = [{"name": k, **({"dtype": v} if isinstance(v, str) else v)} for k, v in {**SAMPLE_FIELDS, **extra}.items()]
     feats = [{"name": k, "dtype": v} for k, v in members.items()]
     feats.append({"name": "cls", "dtype": {"class_label": {"names": {str(i): e for i, e in enumerate(EMOTIONS)}}}})
     feats.append({"name": "json", "struct": struct})

@@ -1,0 +1,5 @@
+"""`python -m crema_tools` is the `crema-tools` command."""
+
+from .cli import main
+
+main()
