@@ -26,11 +26,11 @@ from crema_tools.builder.pipeline import build  # noqa: E402
 
 CASES = [
     ("2d-multimodal", {}, "paper's 2D CNN input"),
-    ("3d-multimodal", {"frames": 135}, "wide, padded to 135 (3D CNNs)"),
-    ("3d-multimodal", {"frames": 32, "multimodal_layout": "squeezed"}, "squeezed, 32 sampled (VideoMAE)"),
-    ("3d-multimodal", {"frames": 16, "multimodal_layout": "squeezed"}, "squeezed, 16 sampled"),
-    ("3d-vision", {"frames": 135}, "frames padded to 135"),
-    ("3d-audio", {"frames": 135}, "chunks padded to 135"),
+    ("3d-multimodal", {"pad_to": 135}, "wide, padded to 135 (3D CNNs)"),
+    ("3d-multimodal", {"sample_frames": 32, "multimodal_layout": "squeezed"}, "squeezed, 32 sampled (VideoMAE)"),
+    ("3d-multimodal", {"sample_frames": 16, "multimodal_layout": "squeezed"}, "squeezed, 16 sampled"),
+    ("3d-vision", {"pad_to": 135}, "frames padded to 135"),
+    ("3d-audio", {"pad_to": 135}, "chunks padded to 135"),
 ]
 
 

@@ -1,9 +1,24 @@
-"""`crema_tools.load`: a built config as a torch-ready dataset, from a local folder or the Hub."""
+"""`crema_tools.load`: a built config as a torch-ready dataset, from a local folder or the Hub.
+
+The dataset is a stream built for training on one or many processes:
+- shard order and a bounded buffer of samples are shuffled as a function of (seed, epoch), so runs
+  are repeatable and epochs differ (`set_epoch`, as `DistributedSampler` does);
+- samples are dealt to process ranks and DataLoader workers *before* decoding (only tar headers
+  are read for the samples of others), so each process decodes only its own; every sample of a
+  split counts exactly once, and `even=True` gives every rank the same number (for training);
+- inputs come as float32 in [0, 1] or, for the cheapest transfer, uint8 (normalised on the
+  device by `crema_tools.transforms.to_model_input`);
+- 3D clips keep their own length, are padded to `pad_to` frames with a mask, or have
+  `sample_frames` taken evenly; `collate` pads a batch of clips of different lengths.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import random
+import tarfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
@@ -14,7 +29,8 @@ from PIL import Image
 
 from .errors import LoadError
 from .hub import check_repo_id
-from .shards import read_shard
+from .shards import iter_members
+from .variants import MULTIMODAL_LAYOUTS, Variant, VariantError, get_variant
 
 
 def resolve(path_or_repo_id: str | Path, variant: str, revision: str | None = None) -> Path:
@@ -29,14 +45,6 @@ def resolve(path_or_repo_id: str | Path, variant: str, revision: str | None = No
                                   allow_patterns=[f"{variant}/*", "README.md"]))
 
 
-def _image_tensor(blob: bytes, channels: int) -> torch.Tensor:
-    img = Image.open(io.BytesIO(blob))
-    arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    t = torch.from_numpy(arr.copy()).float().div_(255.0)
-    return t[None] if channels == 1 else t.permute(2, 0, 1).contiguous()
-
-
-LAYOUTS = ("wide", "squeezed")
 SQUEEZED_FRAME_WIDTH, SQUEEZED_CHUNK_WIDTH = 208, 16
 
 
@@ -63,30 +71,76 @@ def mel_chunks(mel_db: np.ndarray, n_frames: int, width: int = 224) -> np.ndarra
     return out
 
 
-def frame_indices(t: int, frames: int | None, clip_id: str) -> tuple[np.ndarray, int]:
-    """Which of the clip's T frames to keep, and the output length (padded beyond them with blanks)."""
-    if frames is None:
-        return np.arange(t), t
-    if frames >= PAD_FROM:
-        if t > frames:
-            raise LoadError(f"{clip_id}: {t} frames, more than frames={frames}; raise frames (no clip is cut silently)")
-        return np.arange(t), frames
-    return np.linspace(0, t - 1, frames).round().astype(int), frames
+DTYPES = ("float32", "uint8")
 
 
-def clip_tensor(members: dict[str, bytes], meta: dict, layout: str, frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The clip as (length, 3, 224, W) floats in [0, 1] and a mask of its real (unpadded) frames."""
+@dataclass(frozen=True)
+class LoadOptions:
+    """How samples become tensors; `check` refuses what does not apply to a variant, with the reason."""
+
+    channels: int = 3
+    pad_to: int | None = None  # 3D: pad each clip at the end with blank frames to this length
+    sample_frames: int | None = None  # 3D: take this many frames evenly spread over the clip
+    multimodal_layout: str | None = None  # 3d-multimodal: "wide" (default) or "squeezed"
+    dtype: str = "float32"  # "float32" in [0, 1] or "uint8" in [0, 255]
+
+    def check(self, variant: Variant) -> "LoadOptions":
+        if self.channels not in (1, 3):
+            raise LoadError(f"channels must be 1 (grayscale) or 3 (RGB), not {self.channels}")
+        if self.dtype not in DTYPES:
+            raise LoadError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        frame_options = {k: v for k, v in (("pad_to", self.pad_to), ("sample_frames", self.sample_frames)) if v is not None}
+        if frame_options and variant.family != "3d":
+            raise LoadError(f"{variant.name}: {' and '.join(frame_options)} apply to 3D configs only "
+                            "(a 2D sample is one image)")
+        if len(frame_options) == 2:
+            raise LoadError("pad_to and sample_frames exclude each other: pad clips to a length, or sample frames evenly")
+        for name, value in frame_options.items():
+            if not isinstance(value, int) or value < 1:
+                raise LoadError(f"{name} must be a positive number of frames, not {value!r}")
+        if self.multimodal_layout is not None:
+            if variant.name != "3d-multimodal":
+                raise LoadError(f"{variant.name}: multimodal_layout applies to 3d-multimodal only")
+            if self.multimodal_layout not in MULTIMODAL_LAYOUTS:
+                raise LoadError(f"multimodal_layout must be one of {', '.join(MULTIMODAL_LAYOUTS)}, "
+                                f"not {self.multimodal_layout!r}")
+        return self
+
+
+def image_tensor(blob: bytes, channels: int, dtype: str) -> torch.Tensor:
+    """(C, H, W) from a PNG: uint8 as stored, or float32 in [0, 1]."""
+    with Image.open(io.BytesIO(blob)) as img:
+        arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    t = torch.from_numpy(arr.copy())
+    t = t[None] if channels == 1 else t.permute(2, 0, 1).contiguous()
+    return t if dtype == "uint8" else t.float().div_(255.0)
+
+
+def frame_indices(t: int, opts: LoadOptions, clip_id: str) -> tuple[np.ndarray, int]:
+    """Which of the clip's T frames to keep, and the output length (blank frames beyond them)."""
+    if opts.sample_frames is not None:
+        return np.linspace(0, t - 1, opts.sample_frames).round().astype(int), opts.sample_frames
+    if opts.pad_to is not None:
+        if t > opts.pad_to:
+            raise LoadError(f"{clip_id}: {t} frames, more than pad_to={opts.pad_to}; raise pad_to "
+                            "(no clip is cut silently) or use sample_frames")
+        return np.arange(t), opts.pad_to
+    return np.arange(t), t
+
+
+def clip_tensor(members: dict[str, bytes], meta: dict, opts: LoadOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clip as (length, 3, 224, W) in [0, 1] (or uint8) and a mask of its real (unpadded) frames."""
     from .video3d import decode_yuv, resize_yuv420, yuv_to_rgb
 
     n = meta["n_frames"]
-    keep, length = frame_indices(n, frames, meta["clip_id"])
+    keep, length = frame_indices(n, opts, meta["clip_id"])
     planes = None
     if "mp4" in members:
         planes = decode_yuv(members["mp4"])
         if len(planes) != n:
             raise LoadError(f"{meta['clip_id']}: {len(planes)} frames decoded, the sample says {n}")
         planes = planes[keep]
-    squeezed = layout == "squeezed" and planes is not None and "npy" in members
+    squeezed = opts.multimodal_layout == "squeezed" and planes is not None and "npy" in members
     frame_w = 0 if planes is None else SQUEEZED_FRAME_WIDTH if squeezed else 224
     chunk_w = 0 if "npy" not in members else SQUEEZED_CHUNK_WIDTH if squeezed else 224
     out = np.zeros((length, 3, 224, frame_w + chunk_w), np.float32)
@@ -96,33 +150,46 @@ def clip_tensor(members: dict[str, bytes], meta: dict, layout: str, frames: int 
         yuv_to_rgb(planes, out[: len(keep), :, :, :frame_w])
     if chunk_w:
         mel = np.load(io.BytesIO(members["npy"]), allow_pickle=False)
+        if not np.isfinite(mel).all():
+            raise LoadError(f"{meta['clip_id']}: the stored mel holds NaN or inf; rebuild this config")
         out[: len(keep), :, :, frame_w:] = mel_chunks(mel, n, chunk_w)[keep][:, None]
     mask = torch.zeros(length, dtype=torch.bool)
     mask[: len(keep)] = True
-    return torch.from_numpy(out), mask
+    inputs = torch.from_numpy(out)
+    if opts.channels == 1:
+        inputs = inputs.mean(dim=1, keepdim=True)
+    if opts.dtype == "uint8":
+        inputs = inputs.mul_(255.0).round_().to(torch.uint8)
+    return inputs, mask
 
 
-PAD_FROM = 64
-"""`frames` at or above this pads (the paper's 135); below it samples evenly (VideoMAE's 16 or 32)."""
+LABEL_FIELDS = ("label", "clip_id", "actor_id", "emotion", "sentence", "intensity")
+"""The identifying fields every item carries (all collate into batches)."""
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) of torch.distributed when it is running (accelerate launch, torchrun), else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 class CremaDataset(torch.utils.data.IterableDataset):
-    """Iterates one split of one built config; each item is a dict.
+    """One split of one built config as a stream of dicts.
 
-    Items: `inputs` (float tensor in [0, 1] of the config's canonical shape), `label` (int),
-    `clip_id`, `actor_id`, `emotion`, `sentence`, `intensity`. With several DataLoader workers,
-    shards are divided between them.
+    Items: `inputs` ((C, 224, W) for 2D, (T, C, 224, W) for 3D, with a boolean `mask` over T and
+    its `length`), `label` (int, the corpus order), `clip_id`, `actor_id`, `emotion`, `sentence`,
+    `intensity`. See the module docstring for shuffling and the split by rank and worker.
     """
 
-    def __init__(self, folder: Path, variant: str, split: str, channels: int = 3,
-                 frames: int | None = None, multimodal_layout: str = "wide"):
-        if channels not in (1, 3):
-            raise LoadError(f"channels must be 1 or 3, not {channels}")
-        if multimodal_layout not in LAYOUTS:
-            raise LoadError(f"multimodal_layout must be one of {', '.join(LAYOUTS)}, not {multimodal_layout!r}")
-        if frames is not None and frames < 1:
-            raise LoadError(f"frames must be a positive number of frames or None, not {frames}")
-        self.frames, self.layout = frames, multimodal_layout
+    def __init__(self, folder: Path, variant: str, split: str, options: LoadOptions = LoadOptions(), *,
+                 shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64, rank: int | None = None,
+                 world_size: int | None = None, even: bool = False):
+        try:
+            self.info = get_variant(variant)
+        except VariantError as e:
+            raise LoadError(str(e)) from None
+        self.options = options.check(self.info)
         report_path = folder / variant / "report.json"
         if not report_path.is_file():
             built = sorted(p.parent.name for p in folder.glob("*/report.json"))
@@ -130,52 +197,152 @@ class CremaDataset(torch.utils.data.IterableDataset):
         self.report = json.loads(report_path.read_text())
         if split not in self.report["splits"]:
             raise LoadError(f"{variant}: no split {split!r} (splits: {', '.join(self.report['splits'])})")
-        self.folder, self.variant, self.split, self.channels = folder, variant, split, channels
-        self.shards = [folder / variant / s for s in self.report["splits"][split]["shards"]]
+        self.folder, self.variant, self.split = folder, variant, split
+        entries = self.report["splits"][split]["shards"]
+        self.shards = [folder / variant / (e["name"] if isinstance(e, dict) else e) for e in entries]
+        self.shard_samples = [e.get("samples") if isinstance(e, dict) else None for e in entries]
+        if shuffle_buffer < 1:
+            raise LoadError(f"shuffle_buffer must be at least 1, not {shuffle_buffer}")
+        self.shuffle, self.seed, self.shuffle_buffer, self.even = shuffle, seed, shuffle_buffer, even
+        self._rank, self._world = rank, world_size
+        self.epoch = 0
+        self.decoded = 0  # samples this copy of the dataset decoded (per process when num_workers=0)
 
-    def __len__(self) -> int:
+    @property
+    def samples(self) -> int:
+        """Samples in the whole split, over every rank."""
         return self.report["splits"][self.split]["samples"]
 
-    def _my_samples(self) -> Iterator[dict[str, bytes]]:
-        """This DataLoader worker's samples: whole shards when there are enough to go round, else
-        every n-th sample, so a small split still keeps every worker decoding."""
+    def rank_and_world(self) -> tuple[int, int]:
+        rank, world = _distributed()
+        rank = rank if self._rank is None else self._rank
+        world = world if self._world is None else self._world
+        if not 0 <= rank < world:
+            raise LoadError(f"rank {rank} is outside world size {world}")
+        return rank, world
+
+    def __len__(self) -> int:
+        """Samples this process yields in an epoch."""
+        rank, world = self.rank_and_world()
+        if self.even:
+            return self.samples // world
+        return (self.samples - rank + world - 1) // world
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle for `epoch` (call before iterating, as with DistributedSampler)."""
+        self.epoch = epoch
+
+    def _shard_order(self) -> list[int]:
+        order = list(range(len(self.shards)))
+        if self.shuffle:
+            random.Random(f"shards-{self.seed}-{self.epoch}").shuffle(order)
+        return order
+
+    def _my_members(self) -> Iterator[dict[str, bytes]]:
+        """This rank's and worker's samples as raw tar members, reading only their bytes.
+
+        Sample i of the epoch's stream goes to rank i % W; the rank's j-th goes to worker j % K.
+        """
+        rank, world = self.rank_and_world()
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
-        by_shard = len(self.shards) >= workers
-        for shard in self.shards[worker::workers] if by_shard else self.shards:
-            for i, (_, members) in enumerate(read_shard(shard)):
-                if by_shard or i % workers == worker:
-                    yield members
+        cap = self.samples // world if self.even else None
+        i = 0
+        for s in self._shard_order():
+            shard, expected = self.shards[s], self.shard_samples[s]
+            count = 0
+            try:
+                with tarfile.open(shard, "r") as tar:
+                    for key, infos in iter_members(tar):
+                        count += 1
+                        mine, j = i % world == rank, i // world
+                        i += 1
+                        if cap is not None and j >= cap:
+                            return
+                        if mine and j % workers == worker:
+                            yield {"__key__": key, "__shard__": shard.name,
+                                   **{ext: tar.extractfile(m).read() for ext, m in infos.items()}}
+            except (tarfile.TarError, OSError, EOFError) as e:
+                raise LoadError(f"{shard}: unreadable shard after {count} samples ({e}); "
+                                "rebuild the config or download it again") from None
+            if expected is not None and count != expected:
+                raise LoadError(f"{shard}: holds {count} samples, report.json says {expected}; "
+                                "the shard is truncated or was replaced: rebuild or download it again")
+
+    def _shuffled(self, items: Iterator[dict]) -> Iterator[dict]:
+        """A bounded buffer of undecoded samples, drawn from at random (webdataset's `shuffle`)."""
+        if not self.shuffle:
+            yield from items
+            return
+        rank, _ = self.rank_and_world()
+        info = torch.utils.data.get_worker_info()
+        rng = random.Random(f"samples-{self.seed}-{self.epoch}-{rank}-{0 if info is None else info.id}")
+        buffer: list[dict] = []
+        for item in items:
+            buffer.append(item)
+            if len(buffer) >= self.shuffle_buffer:
+                k = rng.randrange(len(buffer))
+                buffer[k], buffer[-1] = buffer[-1], buffer[k]
+                yield buffer.pop()
+        rng.shuffle(buffer)
+        yield from buffer
 
     def decode(self, members: dict[str, bytes]) -> dict:
-        meta = json.loads(members["json"])
-        if "png" in members:
-            return {"inputs": _image_tensor(members["png"], self.channels), **self.labels(meta)}
-        inputs, mask = clip_tensor(members, meta, self.layout, self.frames)
-        if self.channels == 1:
-            inputs = inputs.mean(dim=1, keepdim=True)
-        return {"inputs": inputs, "mask": mask, "length": int(mask.sum()), **self.labels(meta)}
-
-    @staticmethod
-    def labels(meta: dict) -> dict:
-        """The identifying fields every item carries (all collate into batches)."""
-        return {k: meta[k] for k in ("label", "clip_id", "actor_id", "emotion", "sentence", "intensity")}
+        where = f"{members.get('__shard__', '?')}: sample {members.get('__key__', '?')}"
+        try:
+            meta = json.loads(members["json"])
+            if "png" in members:
+                item = {"inputs": image_tensor(members["png"], self.options.channels, self.options.dtype)}
+            else:
+                inputs, mask = clip_tensor(members, meta, self.options)
+                item = {"inputs": inputs, "mask": mask, "length": int(mask.sum())}
+        except LoadError as e:
+            raise LoadError(f"{where}: {e}") from None
+        except Exception as e:  # a corrupt member: name it, so the user knows what to rebuild
+            raise LoadError(f"{where}: cannot decode ({e.__class__.__name__}: {e}); rebuild this config") from None
+        self.decoded += 1
+        return {**item, **{k: meta[k] for k in LABEL_FIELDS}}
 
     def __iter__(self) -> Iterator[dict]:
-        for members in self._my_samples():
+        for members in self._shuffled(self._my_members()):
             yield self.decode(members)
 
 
-def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, channels: int = 3,
-         frames: int | None = None, multimodal_layout: str = "wide", revision: str | None = None) -> CremaDataset:
-    """One split of a built config, ready for a `torch.utils.data.DataLoader`.
+def collate(items: list[dict]) -> dict:
+    """Batch items; 3D clips of different lengths are padded at the end to the longest, with `mask`."""
+    batch: dict = {}
+    for key in items[0]:
+        values = [x[key] for x in items]
+        if key in ("inputs", "mask") and values[0].ndim >= 1 and len({v.shape for v in values}) > 1:
+            longest = max(v.shape[0] for v in values)
+            padded = values[0].new_zeros((len(values), longest, *values[0].shape[1:]))
+            for i, v in enumerate(values):
+                padded[i, : v.shape[0]] = v
+            batch[key] = padded
+        else:
+            batch[key] = torch.utils.data.default_collate(values)
+    return batch
 
-    2D configs yield `inputs` (3, 224, 224) or, multimodal, (3, 224, 448). 3D configs yield
-    (T, 3, 224, W) with a boolean `mask` over T and its `length`: `frames=None` keeps the clip's
-    own T (about 24 x duration); `frames` of 64 or more pads at the end with blank frames (135:
-    the paper's 3D CNNs; a longer clip is an error), fewer samples frames evenly (16 or 32:
-    VideoMAE).
-    `multimodal_layout` "wide" puts frame | chunk side by side (W 448), "squeezed" resizes the
-    frame to 208 wide and the chunk to 16 (W 224, the paper's VideoMAE input).
+
+def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, channels: int = 3,
+         pad_to: int | None = None, sample_frames: int | None = None, multimodal_layout: str | None = None,
+         dtype: str = "float32", shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64,
+         rank: int | None = None, world_size: int | None = None, even: bool = False,
+         revision: str | None = None) -> CremaDataset:
+    """One split of a built config, ready for a `torch.utils.data.DataLoader` (use `collate` for
+    3D clips of their own lengths).
+
+    2D configs yield `inputs` (C, 224, 224) or, multimodal, (C, 224, 448). 3D configs yield
+    (T, C, 224, W) with a boolean `mask` over T and its `length`; by default T is the clip's own
+    (about 24 x duration); `pad_to=135` pads at the end with blank frames (the paper's 3D CNNs; a
+    longer clip is an error naming it); `sample_frames=16` or `32` takes frames evenly (VideoMAE).
+    `multimodal_layout` (3d-multimodal): "wide" puts frame | chunk side by side (W 448), "squeezed"
+    resizes the frame to 208 wide and the chunk to 16 (W 224, the paper's VideoMAE input).
+    `dtype="uint8"` keeps images as bytes (4x less to copy; normalise on the device).
+    `shuffle`, `seed`, `shuffle_buffer`: seeded reshuffling per epoch (`set_epoch`). `rank` and
+    `world_size` default to torch.distributed's; `even=True` gives every rank the same number of
+    samples (training; at most world_size - 1 samples of an epoch are left out).
     """
-    return CremaDataset(resolve(path_or_repo_id, variant, revision), variant, split, channels, frames, multimodal_layout)
+    options = LoadOptions(channels, pad_to, sample_frames, multimodal_layout, dtype)
+    return CremaDataset(resolve(path_or_repo_id, variant, revision), variant, split, options, shuffle=shuffle,
+                        seed=seed, shuffle_buffer=shuffle_buffer, rank=rank, world_size=world_size, even=even)

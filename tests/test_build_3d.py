@@ -71,19 +71,19 @@ def test_native_length_shapes(built3d, variant, kw, shape):
 
 def test_padding_to_135_and_even_sampling(built3d):
     native = {x["clip_id"]: x for x in all_items(built3d, "3d-multimodal")}
-    for x in all_items(built3d, "3d-multimodal", frames=135):
+    for x in all_items(built3d, "3d-multimodal", pad_to=135):
         t = native[x["clip_id"]]["length"]
         assert x["inputs"].shape == (135, 3, 224, 448) and x["length"] == t
         assert bool(x["mask"][:t].all()) and not bool(x["mask"][t:].any())
         assert torch.equal(x["inputs"][:t], native[x["clip_id"]]["inputs"])
         assert float(x["inputs"][t:].abs().max()) == 0.0  # blank frames
-    for x in all_items(built3d, "3d-multimodal", frames=16):
+    for x in all_items(built3d, "3d-multimodal", sample_frames=16):
         ref = native[x["clip_id"]]["inputs"]
         index = np.linspace(0, len(ref) - 1, 16).round().astype(int)
         assert x["inputs"].shape == (16, 3, 224, 448) and torch.equal(x["inputs"], ref[index])
-    squeezed = all_items(built3d, "3d-multimodal", frames=32, multimodal_layout="squeezed")
+    squeezed = all_items(built3d, "3d-multimodal", sample_frames=32, multimodal_layout="squeezed")
     assert all(x["inputs"].shape == (32, 3, 224, 224) for x in squeezed)
-    batch = next(iter(torch.utils.data.DataLoader(crema_tools.load(built3d, "3d-multimodal", "train", frames=135), batch_size=2)))
+    batch = next(iter(torch.utils.data.DataLoader(crema_tools.load(built3d, "3d-multimodal", "train", pad_to=135), batch_size=2)))
     assert batch["inputs"].shape == (2, 135, 3, 224, 448) and batch["mask"].shape == (2, 135)
 
 
@@ -97,8 +97,8 @@ def test_multimodal_halves_are_the_single_modalities(built3d):
 
 
 def test_longer_clip_than_frames_is_an_error_naming_it(built3d):
-    with pytest.raises(LoadError, match=f"{LONG}: 72 frames, more than frames=64"):
-        all_items(built3d, "3d-vision", frames=64)
+    with pytest.raises(LoadError, match=f"{LONG}: 72 frames, more than pad_to=64"):
+        all_items(built3d, "3d-vision", pad_to=64)
     with pytest.raises(LoadError, match="multimodal_layout"):
         crema_tools.load(built3d, "3d-multimodal", "train", multimodal_layout="tall")
 
