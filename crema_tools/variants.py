@@ -1,4 +1,4 @@
-"""The six representations of the reference paper, described once.
+"""The six representations of the reference paper, and the OGM-GE one, described once.
 
 This module holds the facts every side agrees on (a variant's name, family, modality, the tensor
 shape it loads as, the tar members it stores) and nothing heavy to import: the builder adds how
@@ -24,6 +24,8 @@ MULTIMODAL_LAYOUTS = ("wide", "squeezed")
 
 MEL_FEATURE = {"list": {"list": "float16"}}
 META_3D = {"n_frames": "int64", "fps": "int64", "face_keyframes_found": "int64"}
+META_OGM_GE = {"n_frames": "int64", "frame_indices": {"sequence": "int64"}, "source_fps": "int64"}
+"""ogm-ge: frames in the sample's image strip, their indices in the source video, its frame rate."""
 
 
 class VariantError(CremaToolsError, ValueError):
@@ -41,6 +43,7 @@ class Variant:
     shape: str  # the canonical tensor shape `crema_tools.load` yields, as documented
     members: dict = field(default_factory=lambda: {"png": "image"})  # tar member -> dataset feature dtype
     metadata_fields: dict = field(default_factory=dict)  # per-sample fields besides the common ones
+    paper: bool = True  # one of the reference paper's six representations (what the model zoo takes)
 
     @property
     def dims(self) -> int:
@@ -78,10 +81,18 @@ VARIANTS: dict[str, Variant] = {
                 "frames at 24 fps (H.264) and the mel (float16); frame i and chunk i cover the same 1/24 s",
                 "(T, 3, 224, 448) wide, (T, 3, 224, 224) squeezed",
                 members={"mp4": "binary", "npy": MEL_FEATURE}, metadata_fields=META_3D),
+        # OGM-GE's inputs (GeWu-Lab/OGM-GE_CVPR2022), for comparison with it and its successors; its
+        # split family is 2D, though the ogm-ge protocol splits 2D and 3D alike (docs/ogm-ge.md)
+        Variant("ogm-ge", "2d", "multimodal",
+                "OGM-GE's inputs: the full frames at 1 fps (the first of every second) as one JPEG strip, "
+                "and the log-magnitude STFT of the audio tiled to 3 s at 22,050 Hz (257 x 188, float16)",
+                "spectrogram (257, 188), images (3, frames, 224, 224)",
+                members={"jpg": "image", "npy": MEL_FEATURE}, metadata_fields=META_OGM_GE, paper=False),
     )
 }
-VARIANTS_2D = tuple(name for name, v in VARIANTS.items() if v.family == "2d")
-VARIANTS_3D = tuple(name for name, v in VARIANTS.items() if v.family == "3d")
+VARIANTS_2D = tuple(name for name, v in VARIANTS.items() if v.paper and v.family == "2d")
+VARIANTS_3D = tuple(name for name, v in VARIANTS.items() if v.paper and v.family == "3d")
+"""The reference paper's representations of each family: the inputs the model zoo's encoders take."""
 
 
 def get_variant(name: str) -> Variant:

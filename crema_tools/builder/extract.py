@@ -32,6 +32,10 @@ class ClipFeatures:
     video_mp4: bytes | None = None  # 3D: the 24 fps frames, 224x224, H.264
     n_frames: int | None = None  # 3D: frames at 24 fps
     track_faces: int | None = None  # 3D --face-crop: keyframes where MTCNN found the face
+    frames_1fps: np.ndarray | None = None  # ogm-ge: (n, H, W, 3) uint8, the first frame of every second
+    frame_indices: list[int] | None = None  # ogm-ge: their indices among the decoded frames
+    source_fps: int | None = None  # ogm-ge: the video's frame rate, as a whole number
+    ogm_ge_spectrogram: np.ndarray | None = None  # ogm-ge: (257, 188) float32, log(|STFT| + 1e-7)
     errors: dict[str, str] = field(default_factory=dict)
     derived: dict[str, object] = field(default_factory=dict)  # images several variants share, made once
 
@@ -84,20 +88,49 @@ def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> Non
     f.video_mp4 = video3d.encode_frames([video3d.crop_resize_yuv420(planes[p], c) for p, c in zip(picks, crops)])
 
 
-def step_mel(raw: Path, f: ClipFeatures) -> None:
+def _read_audio(raw: Path, clip_id: str) -> media.Audio:
     """Audio from AudioWAV when the file is there, else from the FLV's audio track."""
-    wav_rel = media_relpath(f.clip_id, "audio_wav")
+    wav_rel = media_relpath(clip_id, "audio_wav")
     if (raw / wav_rel).exists():
         _checked(wav_rel)
-        audio = media.read_wav(raw / wav_rel, wav_rel)
-    else:
-        path, rel = _video_path(raw, f.clip_id)
-        if not path.exists():
-            raise media.MediaError(f"{wav_rel} and {rel}: both missing, no audio for this clip")
-        _checked(rel)
-        audio = media.read_flv_audio(path, rel)
+        return media.read_wav(raw / wav_rel, wav_rel)
+    path, rel = _video_path(raw, clip_id)
+    if not path.exists():
+        raise media.MediaError(f"{wav_rel} and {rel}: both missing, no audio for this clip")
+    _checked(rel)
+    return media.read_flv_audio(path, rel)
+
+
+def step_mel(raw: Path, f: ClipFeatures) -> None:
+    """Audio from AudioWAV when the file is there, else from the FLV's audio track."""
+    audio = _read_audio(raw, f.clip_id)
     signal = spectrogram.resample(audio.samples, audio.rate)
     f.mel_db = spectrogram.to_db(spectrogram.mel_power(signal)).numpy()
+    f.audio_duration, f.audio_source = audio.duration, audio.source
+
+
+def step_frames_1fps(raw: Path, f: ClipFeatures) -> None:
+    """OGM-GE's frames: every frame decoded, the first of every second kept, full frame, RGB.
+
+    As their `video_preprocessing.py` (`video2frame_update`, one frame kept per second): frame
+    indices 0, fps, 2 fps, ... of the decoded video, fps being its whole frame rate (30 here).
+    """
+    from .. import ogm_ge, video3d
+
+    path, rel = _video_path(raw, f.clip_id)
+    _checked(rel)
+    frames, times, f.video_duration = media.read_all_frames(path, rel)
+    f.source_fps = round(video3d.source_fps(times))
+    f.frame_indices = ogm_ge.source_frame_indices(len(frames), f.source_fps)
+    f.frames_1fps = np.stack([frames[i] for i in f.frame_indices])
+
+
+def step_ogm_ge_stft(raw: Path, f: ClipFeatures) -> None:
+    """OGM-GE's spectrogram: audio at 22,050 Hz, tiled to 3 s, clipped, log(|STFT| + 1e-7)."""
+    from .. import ogm_ge
+
+    audio = _read_audio(raw, f.clip_id)
+    f.ogm_ge_spectrogram = ogm_ge.log_stft(spectrogram.resample(audio.samples, audio.rate))
     f.audio_duration, f.audio_source = audio.duration, audio.source
 
 
@@ -105,6 +138,8 @@ STEPS: dict[str, Callable[..., None]] = {
     "middle_frame": step_middle_frame,
     "video_24fps": step_video_24fps,
     "mel": step_mel,
+    "frames_1fps": step_frames_1fps,
+    "ogm_ge_stft": step_ogm_ge_stft,
 }
 
 Step = tuple[str, Callable[[Path, ClipFeatures], None]]

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .. import spectrogram, video3d
+from .. import ogm_ge, spectrogram, video3d
 from ..faces import crop_resize, square_crop_box
 from ..variants import HEIGHT as SIZE
 from ..variants import VARIANTS, Variant, get_variants
@@ -116,6 +116,45 @@ VIDEO_PARAMS = {"fps": video3d.FPS, "size": [video3d.SIZE, video3d.SIZE], "resam
 MEL_3D_PARAMS = {**spectrogram.PARAMS, "storage": "float16 dB re clip max, floored at -80 dB, shape (n_mels, columns)",
                  "chunks": "chunk i = the mel columns centred in [i/24, (i+1)/24) s; each resized to 224x224 when loaded"}
 
+def jpeg(array: np.ndarray) -> bytes:
+    """Baseline JPEG at fixed settings (quality 95, 4:2:0): the same bytes for the same pixels."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="JPEG", quality=ogm_ge.JPEG_QUALITY, subsampling="4:2:0",
+                                optimize=False, progressive=False)
+    return buf.getvalue()
+
+
+def _render_ogm_ge(f: ClipFeatures) -> dict[str, bytes]:
+    # frames side by side: 480 is a whole number of JPEG blocks, so each frame is coded as it
+    # would be alone (only chroma upsampling at the seams looks across when decoding)
+    strip = np.concatenate(list(f.frames_1fps), axis=1)
+    buf = io.BytesIO()
+    np.save(buf, f.ogm_ge_spectrogram.astype(np.float16), allow_pickle=False)
+    return {"jpg": jpeg(strip), "npy": buf.getvalue()}
+
+
+def _metadata_ogm_ge(f: ClipFeatures) -> dict:
+    # audio_source is a common field the pipeline fills for "mel" variants only: set it here
+    return {"n_frames": len(f.frame_indices), "frame_indices": list(f.frame_indices), "source_fps": f.source_fps,
+            "audio_source": f.audio_source}
+
+
+OGM_GE_PARAMS = {
+    "reference": "GeWu-Lab/OGM-GE_CVPR2022: data/CREMAD/video_preprocessing.py, dataset/CramedDataset.py",
+    "frames": {
+        "source": "VideoFlash FLV, the full frame (no face crop), RGB",
+        "rule": "of the decoded video, frame indices 0, fps, 2 fps, ...: the first frame of every second "
+                "(video2frame_update with frame_kept_per_second=1); fps the stream's whole frame rate (30)",
+        "storage": f"one JPEG strip, frames side by side in time order, quality {ogm_ge.JPEG_QUALITY}, 4:2:0, "
+                   "full size (480 x 360 each); n_frames and frame_indices in the sample's json",
+        "at load": "frames picked per clip (random at training, the first at test), RandomResizedCrop(224) and "
+                   "horizontal flip at training, Resize((224, 224)) at test, ImageNet mean and std",
+    },
+    "spectrogram": {"source": "AudioWAV (the FLV's audio track when there is no WAV)", **ogm_ge.STFT_PARAMS},
+    "labels": {"cls and json label": "crema-tools order: ANG, DIS, FEA, HAP, NEU, SAD",
+               "ogm-ge order (decode's default)": list(ogm_ge.CLASS_ORDERS["ogm-ge"])},
+}
+
 RENDERERS: dict[str, Renderer] = {
     r.name: r
     for r in (
@@ -129,6 +168,8 @@ RENDERERS: dict[str, Renderer] = {
                  _metadata_3d),
         Renderer(VARIANTS["3d-multimodal"], ("video_24fps", "mel"), False, _render_3d_multimodal,
                  {"video": VIDEO_PARAMS, "spectrogram": MEL_3D_PARAMS}, _metadata_3d),
+        Renderer(VARIANTS["ogm-ge"], ("frames_1fps", "ogm_ge_stft"), False, _render_ogm_ge, OGM_GE_PARAMS,
+                 _metadata_ogm_ge),
     )
 }
 
