@@ -50,7 +50,7 @@ def build(
     variant: List[str] = typer.Option(
         ..., "--variant", "-v",
         help="Representation to build; repeat for several (one pass serves all): "
-        "2d-audio, 2d-vision, 2d-multimodal, 3d-audio, 3d-vision, 3d-multimodal.",
+        "2d-audio, 2d-vision, 2d-multimodal, 3d-audio, 3d-vision, 3d-multimodal, ogm-ge.",
     ),
     raw: Optional[Path] = typer.Option(
         None, help="CREMA-D folder holding VideoFlash/ and AudioWAV/. Default: ./CREMA-D if it exists, "
