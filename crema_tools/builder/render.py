@@ -150,7 +150,8 @@ OGM_GE_PARAMS = {
         "at load": "frames picked per clip (random at training, the first at test), RandomResizedCrop(224) and "
                    "horizontal flip at training, Resize((224, 224)) at test, ImageNet mean and std",
     },
-    "spectrogram": {"source": "AudioWAV (the FLV's audio track when there is no WAV)", **ogm_ge.STFT_PARAMS},
+    "spectrogram": {"source": "AudioWAV (the FLV's audio track when there is no WAV)", **ogm_ge.STFT_PARAMS,
+                    "resampling": spectrogram.PARAMS.get("resampling")},
     "labels": {"cls and json label": "crema-tools order: ANG, DIS, FEA, HAP, NEU, SAD",
                "ogm-ge order (decode's default)": list(ogm_ge.CLASS_ORDERS["ogm-ge"])},
 }
