@@ -21,7 +21,7 @@ import tarfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -184,7 +184,7 @@ class CremaDataset(torch.utils.data.IterableDataset):
 
     def __init__(self, folder: Path, variant: str, split: str, options: LoadOptions = LoadOptions(), *,
                  shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64, rank: int | None = None,
-                 world_size: int | None = None, even: bool = False):
+                 world_size: int | None = None, even: bool = False, select: Callable[[str], bool] | None = None):
         try:
             self.info = get_variant(variant)
         except VariantError as e:
@@ -205,13 +205,20 @@ class CremaDataset(torch.utils.data.IterableDataset):
             raise LoadError(f"shuffle_buffer must be at least 1, not {shuffle_buffer}")
         self.shuffle, self.seed, self.shuffle_buffer, self.even = shuffle, seed, shuffle_buffer, even
         self._rank, self._world = rank, world_size
+        self.select = select
+        self._selected: int | None = None
         self.epoch = 0
+        self.skip_batches, self.batch_size = 0, 1
         self.decoded = 0  # samples this copy of the dataset decoded (per process when num_workers=0)
 
     @property
     def samples(self) -> int:
-        """Samples in the whole split, over every rank."""
-        return self.report["splits"][self.split]["samples"]
+        """Samples in the whole split (or its `select`ed part), over every rank."""
+        if self.select is None:
+            return self.report["splits"][self.split]["samples"]
+        if self._selected is None:  # tar headers only: cheap even for 3D shards
+            self._selected = sum(self.select(key) for shard in self.shards for key in _keys(shard))
+        return self._selected
 
     def rank_and_world(self) -> tuple[int, int]:
         rank, world = _distributed()
@@ -228,9 +235,14 @@ class CremaDataset(torch.utils.data.IterableDataset):
             return self.samples // world
         return (self.samples - rank + world - 1) // world
 
-    def set_epoch(self, epoch: int) -> None:
-        """Reshuffle for `epoch` (call before iterating, as with DistributedSampler)."""
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip_batches: int = 0, batch_size: int = 1) -> None:
+        """Reshuffle for `epoch` (call before iterating, as with DistributedSampler).
+
+        `skip_batches` (with the DataLoader's `batch_size`) resumes an epoch mid-way: the batches a
+        DataLoader would have produced first are left out before anything is decoded. DataLoader
+        workers hand out batches in turn, so worker w skips the batches w, w + K, ... of them.
+        """
+        self.epoch, self.skip_batches, self.batch_size = epoch, skip_batches, batch_size
 
     def _shard_order(self) -> list[int]:
         order = list(range(len(self.shards)))
@@ -255,6 +267,8 @@ class CremaDataset(torch.utils.data.IterableDataset):
                 with tarfile.open(shard, "r") as tar:
                     for key, infos in iter_members(tar):
                         count += 1
+                        if self.select is not None and not self.select(key):
+                            continue
                         mine, j = i % world == rank, i // world
                         i += 1
                         if cap is not None and j >= cap:
@@ -304,8 +318,21 @@ class CremaDataset(torch.utils.data.IterableDataset):
         return {**item, **{k: meta[k] for k in LABEL_FIELDS}}
 
     def __iter__(self) -> Iterator[dict]:
-        for members in self._shuffled(self._my_members()):
-            yield self.decode(members)
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        skip = (self.skip_batches - worker + workers - 1) // workers * self.batch_size if self.skip_batches else 0
+        for n, members in enumerate(self._shuffled(self._my_members())):
+            if n >= skip:
+                yield self.decode(members)
+
+
+def _keys(shard: Path) -> Iterator[str]:
+    try:
+        with tarfile.open(shard, "r") as tar:
+            for key, _ in iter_members(tar):
+                yield key
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise LoadError(f"{shard}: unreadable shard ({e}); rebuild the config or download it again") from None
 
 
 def collate(items: list[dict]) -> dict:
@@ -328,7 +355,7 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
          pad_to: int | None = None, sample_frames: int | None = None, multimodal_layout: str | None = None,
          dtype: str = "float32", shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64,
          rank: int | None = None, world_size: int | None = None, even: bool = False,
-         revision: str | None = None) -> CremaDataset:
+         select: Callable[[str], bool] | None = None, revision: str | None = None) -> CremaDataset:
     """One split of a built config, ready for a `torch.utils.data.DataLoader` (use `collate` for
     3D clips of their own lengths).
 
@@ -341,8 +368,10 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
     `dtype="uint8"` keeps images as bytes (4x less to copy; normalise on the device).
     `shuffle`, `seed`, `shuffle_buffer`: seeded reshuffling per epoch (`set_epoch`). `rank` and
     `world_size` default to torch.distributed's; `even=True` gives every rank the same number of
-    samples (training; at most world_size - 1 samples of an epoch are left out).
+    samples (training; at most world_size - 1 samples of an epoch are left out). `select(clip_id)`
+    keeps part of the split (e.g. a validation hold-out), decided before decoding.
     """
     options = LoadOptions(channels, pad_to, sample_frames, multimodal_layout, dtype)
     return CremaDataset(resolve(path_or_repo_id, variant, revision), variant, split, options, shuffle=shuffle,
-                        seed=seed, shuffle_buffer=shuffle_buffer, rank=rank, world_size=world_size, even=even)
+                        seed=seed, shuffle_buffer=shuffle_buffer, rank=rank, world_size=world_size, even=even,
+                        select=select)

@@ -55,6 +55,7 @@ class PretrainedCfg:
     variant: str
     input_size: tuple[int, int, int]  # (channels, height, width) of one image or frame
     frames: int | None = None  # frames per clip for 3D models; None for 2D models
+    temporal: str | None = None  # 3D: "pad" (clips padded with blank frames to `frames`) or "sample" (taken evenly)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     label_names: tuple[str, ...] = LABEL_NAMES
@@ -70,6 +71,15 @@ class PretrainedCfg:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one sample without the batch dimension: (C, H, W) or (T, C, H, W)."""
         return self.input_size if self.frames is None else (self.frames, *self.input_size)
+
+    def load_options(self) -> dict:
+        """The `crema_tools.load` options that give this model its input (layout, frames, channels)."""
+        options: dict = {"channels": self.input_size[0]}
+        if self.frames is not None:
+            options["sample_frames" if self.temporal == "sample" else "pad_to"] = self.frames
+        if self.variant == "3d-multimodal":
+            options["multimodal_layout"] = "squeezed" if self.input_size[2] == SQUARE_WIDTH else "wide"
+        return options
 
     def to_dict(self) -> dict:
         return asdict(self)

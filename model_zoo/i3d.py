@@ -161,6 +161,7 @@ class InceptionI3d(ZooModel):
             variant=variant,
             input_size=(channels, HEIGHT, get_variant(variant).width),
             frames=PAPER_FRAMES,
+            temporal="pad",
             mean=(0.0,) * channels,  # the model maps [0, 1] to [-1, 1] itself
             std=(1.0,) * channels,
         )

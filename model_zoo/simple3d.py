@@ -47,6 +47,7 @@ class Simple3D(ZooModel):
             variant=variant,
             input_size=(channels, HEIGHT, get_variant(variant).width),
             frames=PAPER_FRAMES,
+            temporal="pad",
             mean=(0.5,) * channels,
             std=(0.5,) * channels,
         )

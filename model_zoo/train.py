@@ -1,145 +1,399 @@
 """Fine-tune a zoo encoder on a built CREMA-D config, on one or many GPUs (or CPU processes).
 
-    accelerate launch -m model_zoo.train --model resnet18 --variant 2d-multimodal \\
-        --data crema-d-datasets --epochs 50 --batch-size 16 --lr 1e-4 --out runs/resnet18-2d-mm
+    accelerate launch -m model_zoo.train --recipe resnet18-2d-multimodal --data crema-d-datasets --out runs/r18
+    accelerate launch --mixed_precision bf16 -m model_zoo.train --recipe i3d-3d-multimodal \\
+        --data crema-d-datasets --out runs/i3d --seeds 0 1 2 --report-to tensorboard
 
-The loop follows accelerate's examples: Adam and cross-entropy as in the paper (Table 4), one
-`Accelerator` for devices, processes and mixed precision (`accelerate launch --mixed_precision
-bf16`). At the end it evaluates every held-out split of the dataset's protocol and writes the
-checkpoint (safetensors, config.json, a model card naming the protocol and the accuracies) and
-`metrics.json` to --out.
+The loop reads like accelerate's complete example. Each process decodes only its own samples
+(`crema_tools.load` splits by rank and worker before decoding, reshuffling every epoch); inputs
+travel as uint8 and are normalised on the device. Every epoch it validates (the protocol's
+validation split, or a seeded clip-stable 10% of train for the paper's protocol), keeps the best
+weights by validation UAR, and saves the full training state (`--resume-from`); at the end the
+best weights are evaluated on the held-out splits and written with metrics.json and a model card.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
+import math
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import torch
 
 import crema_tools
-from crema_tools.loading import resolve
+from crema_tools.corpus import in_holdout
+from crema_tools.errors import CremaToolsError
+from crema_tools.loading import collate, resolve
+from crema_tools.transforms import to_model_input
+from crema_tools.variants import VARIANTS
 
-from .registry import create_model
+from .config import ModelZooError
+from .evaluate import evaluate_split, split_loader
+from .recipes import Recipe, list_recipes, load_recipe
+from .registry import create_model, get_model_entry, list_models, load_model
 
-
-class Share(torch.utils.data.IterableDataset):
-    """Every `world_size`-th sample of a dataset from `rank` on: each process evaluates its own
-    clips and none twice (a split may have fewer shards than there are processes)."""
-
-    def __init__(self, dataset, rank: int, world_size: int):
-        self.dataset, self.rank, self.world_size = dataset, rank, world_size
-
-    def __iter__(self):
-        return itertools.islice(iter(self.dataset), self.rank, None, self.world_size)
-
-
-def model_inputs(batch: dict, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """Normalise the loader's [0, 1] inputs as the model's pretrained config says."""
-    return (batch["inputs"] - mean) / std
+DROPOUT_ARG = {"videomae": "hidden_dropout_prob", "videomae_conv_stem": "hidden_dropout_prob",
+               "vit": "dropout", "vit_replicated_spectrogram": "dropout", "i3d": "dropout", "simple3d": "dropout"}
+"""The constructor argument that sets each model's dropout (the torchvision CNNs have none to set)."""
+HOLDOUT = 0.1
 
 
-def evaluate(model, loader, accelerator, mean, std, num_classes: int) -> dict:
-    """Accuracy, per-emotion recall and the confusion matrix (rows: true label) over one split."""
-    model.eval()
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=accelerator.device)
-    with torch.no_grad():
-        for batch in loader:  # this process's share of the split
-            predicted = model(model_inputs(batch, mean, std).to(accelerator.device)).argmax(-1)
-            label = batch["label"].to(accelerator.device)
-            confusion += torch.bincount(label * num_classes + predicted, minlength=num_classes**2).view(num_classes, num_classes)
-    confusion = accelerator.reduce(confusion, reduction="sum").cpu()
-    total = int(confusion.sum())
-    recall = confusion.diag() / confusion.sum(1).clamp_min(1)
-    return {"samples": total, "accuracy": float(confusion.diag().sum()) / max(total, 1),
-            "per_class_recall": [round(float(r), 4) for r in recall], "confusion": confusion.tolist()}
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line and exit 2, as everywhere in crema-tools."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
-def evaluation_text(metrics: dict, report: dict, args) -> str:
-    names = report.get("label_names") or ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]
-    lines = [f"Fine-tuned on `{args.variant}` of CREMA-D ({report['source']} media) for {args.epochs} epochs "
-             f"(batch {args.batch_size}, Adam lr {args.lr}, seed {args.seed}).",
-             f"Protocol `{report['protocol']}`, seed {report['seed']}: {report['protocol_description']}.", "",
-             "| split | samples | accuracy | " + " | ".join(names) + " |",
-             "|---|---|---|" + "---|" * len(names)]
-    for split, m in metrics["splits"].items():
-        lines.append(f"| {split} | {m['samples']} | {m['accuracy']:.3f} | "
-                     + " | ".join(f"{r:.2f}" for r in m["per_class_recall"]) + " |")
-    if report["source"] == "synthetic":
-        lines.append("\n**Trained on the synthetic sample**: these numbers say nothing about emotion recognition.")
-    return "\n".join(lines)
+def _not_holdout(seed: int, clip_id: str) -> bool:
+    return not in_holdout(clip_id, seed, HOLDOUT)
 
 
-def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description="Fine-tune a model_zoo encoder on a built CREMA-D config.")
-    ap.add_argument("--model", required=True, help="a name from model_zoo.list_models()")
-    ap.add_argument("--variant", required=True, help="the config to train on, e.g. 2d-multimodal")
+def _holdout(seed: int, clip_id: str) -> bool:
+    return in_holdout(clip_id, seed, HOLDOUT)
+
+
+@dataclass
+class TrainState:
+    """Where training stands, saved with every checkpoint (accelerate's custom object protocol)."""
+
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0  # batches of the current epoch done
+    global_step: int = 0
+    best_uar: float = -1.0
+    best_epoch: int = 0
+    history: list = field(default_factory=list)
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = OneLineParser(
+        description="Fine-tune a model_zoo encoder on a built CREMA-D config (accelerate launch -m model_zoo.train ...).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"models: {', '.join(list_models())}\nvariants: {', '.join(VARIANTS)}\n"
+               f"recipes (the paper's Table 4): {', '.join(list_recipes())}")
+    ap.add_argument("--recipe", help="start from a recipe; any flag below overrides it")
+    ap.add_argument("--model", help="a name from model_zoo.list_models()")
+    ap.add_argument("--variant", help="the config to train on, e.g. 2d-multimodal")
     ap.add_argument("--data", required=True, help="a built dataset folder or Hub dataset repo id")
-    ap.add_argument("--out", required=True, type=Path, help="folder for the checkpoint, card and metrics")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--pretrained", action="store_true", help="start from the encoder's published weights")
-    ap.add_argument("--frames", type=int, default=None, help="3D: frames per clip (default: the model's)")
+    ap.add_argument("--out", required=True, type=Path, help="folder for checkpoints, the best model, card and metrics")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--batch-size", type=int, help="per process")
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--dropout", type=float, help="ViT, I3D, Simple3D, VideoMAE")
+    ap.add_argument("--channels", type=int, choices=(1, 3), help="1: grayscale input")
+    ap.add_argument("--frames", type=int, help="3D: padded length (CNNs, 135) or frames sampled (VideoMAE, 16/32)")
+    ap.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
+                    help="start from the encoder's published weights")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (initialisation, order)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="several runs, one per seed, in <out>/seed-<n>, then a summary")
+    ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="lr schedule (paper: constant)")
+    ap.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    ap.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default=None,
+                    help="default: accelerate launch's setting")
+    ap.add_argument("--sync-batchnorm", action="store_true", help="multi-GPU: BatchNorm statistics over all processes")
+    ap.add_argument("--precise-bn-batches", type=int, default=200,
+                    help="before each validation, recompute BatchNorm statistics of the current weights over up "
+                         "to N training batches (0: keep the running averages)")
+    ap.add_argument("--no-shuffle", action="store_true", help="keep the shards' order (for equivalence checks)")
+    ap.add_argument("--checkpointing-steps", type=int, default=0, help="also save the training state every N steps")
+    ap.add_argument("--resume-from", help="a checkpoint folder under <out>/checkpoints, or 'latest'")
+    ap.add_argument("--report-to", default=None, help="accelerate trackers, e.g. tensorboard, wandb, all")
     ap.add_argument("--num-workers", type=int, default=0, help="DataLoader workers per process")
-    ap.add_argument("--seed", type=int, default=0)
-    return ap.parse_args(argv)
+    ap.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the best model with its card when done")
+    args = ap.parse_args(argv)
+    try:
+        recipe = load_recipe(args.recipe) if args.recipe else None
+        args.model = args.model or (recipe and recipe.model)
+        args.variant = args.variant or (recipe and recipe.variant)
+        if not args.model or not args.variant:
+            raise ModelZooError("give --recipe, or --model and --variant")
+        defaults = recipe or Recipe(name="", model=args.model, variant=args.variant)
+        for name in ("epochs", "batch_size", "lr", "dropout", "channels", "frames", "pretrained"):
+            if getattr(args, name) is None:
+                setattr(args, name, getattr(defaults, name))
+        args.recipe_values = recipe.to_dict() if recipe else None
+        if args.dropout is not None and args.model not in DROPOUT_ARG:
+            raise ModelZooError(f"{args.model} has no dropout option (models with one: {', '.join(DROPOUT_ARG)})")
+        for name in ("epochs", "batch_size", "gradient_accumulation_steps"):
+            if getattr(args, name) < 1:
+                raise ModelZooError(f"--{name.replace('_', '-')} must be at least 1")
+        check_model_args(args)
+    except CremaToolsError as e:
+        ap.error(str(e))
+    return args
+
+
+def check_model_args(args) -> None:
+    """An unknown model or variant, or an option the model refuses: said now, in one line, before
+    anything is loaded (published weights included)."""
+    entry = get_model_entry(args.model)
+    if args.variant not in entry.variants:
+        raise ModelZooError(f"{args.model} supports variants {', '.join(entry.variants)}, not {args.variant!r}")
+    if args.pretrained and entry.pretrained is None:
+        raise ModelZooError(f"{args.model} has no published weights; drop --pretrained")
+    if args.frames is not None and VARIANTS[args.variant].family != "3d":
+        raise ModelZooError(f"--frames applies to 3D models; {args.model} on {args.variant} takes one image")
+    if args.frames is not None and args.frames < 1:
+        raise ModelZooError("--frames must be at least 1")
+
+
+def make_model(args):
+    kwargs = {}
+    if args.dropout is not None:
+        kwargs[DROPOUT_ARG[args.model]] = args.dropout
+    if args.channels is not None:
+        kwargs["channels"] = args.channels
+    if args.frames is not None and args.model.startswith("videomae"):
+        kwargs["num_frames"] = args.frames  # a transformer's frame count is part of the model
+    model = create_model(args.model, variant=args.variant, pretrained=args.pretrained, **kwargs)
+    cfg = model.pretrained_cfg
+    if args.frames is not None:
+        if cfg.temporal == "pad" and args.frames != cfg.frames:
+            from dataclasses import replace
+
+            model.pretrained_cfg = replace(cfg, frames=args.frames)  # CNNs take any length: pad to this one
+    return model
+
+
+def datasets(args, cfg, folder: Path, seed: int):
+    """Train and validation streams: the protocol's validation split, or a hold-out of train."""
+    report = json.loads((folder / args.variant / "report.json").read_text())
+    common = dict(dtype="uint8", **cfg.load_options())
+    if "validation" in report["splits"]:
+        keep_train, validation, val_name = None, crema_tools.load(folder, args.variant, "validation", **common), "validation"
+    else:
+        keep_train = partial(_not_holdout, seed)
+        validation = crema_tools.load(folder, args.variant, "train", select=partial(_holdout, seed), **common)
+        val_name = f"held-out {HOLDOUT:.0%} of train (seed {seed}, by clip id)"
+    train = crema_tools.load(folder, args.variant, "train", shuffle=not args.no_shuffle, seed=seed, even=True,
+                             select=keep_train, **common)
+    held_out = [s for s in report["splits"] if s not in ("train", "validation")]
+    return report, train, validation, val_name, held_out
+
+
+def recompute_batchnorm(model, loader, cfg, accelerator, max_batches: int) -> None:
+    """BatchNorm statistics of the current weights, averaged over training batches ("precise BN").
+
+    The running averages trail the weights: they mix statistics of many past weights (and, after a
+    few hundred steps, still part of their initial 0/1). On a small set or early in fine-tuning the
+    model in eval mode then sees inputs scaled very differently from training. Recomputing them
+    with the weights frozen fixes that; processes average theirs, so every rank evaluates the same model.
+    """
+    net = accelerator.unwrap_model(model)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or max_batches <= 0:
+        return
+    inputs = (to_model_input(b["inputs"], cfg.mean, cfg.std, accelerator.device) for b in islice(loader, max_batches))
+    with torch.no_grad():
+        torch.optim.swa_utils.update_bn(inputs, net)
+    if accelerator.num_processes > 1:
+        for m in norms:
+            m.running_mean.copy_(accelerator.reduce(m.running_mean, "mean"))
+            m.running_var.copy_(accelerator.reduce(m.running_var, "mean"))
+
+
+def train_one(args, seed: int, out: Path) -> dict:
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration, set_seed
+    from tqdm.auto import tqdm
+
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=args.report_to,
+                              gradient_accumulation_steps=args.gradient_accumulation_steps,
+                              project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")))
+    set_seed(seed)
+    model = make_model(args)
+    if args.sync_batchnorm and accelerator.num_processes > 1 and accelerator.device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    cfg = model.pretrained_cfg
+    folder = resolve(args.data, args.variant)
+    report, train_set, val_set, val_name, held_out = datasets(args, cfg, folder, seed)
+    if len(train_set) == 0:
+        raise ModelZooError(f"{args.data}: {args.variant} train holds too few samples for {accelerator.num_processes} processes")
+    loader_kwargs = dict(batch_size=args.batch_size, num_workers=args.num_workers, collate_fn=collate,
+                         pin_memory=accelerator.device.type == "cuda")
+    # workers' seeds come from this generator, not the global RNG, so a resumed run draws the same numbers
+    train_loader = torch.utils.data.DataLoader(train_set, generator=torch.Generator().manual_seed(seed), **loader_kwargs)
+    val_loader = torch.utils.data.DataLoader(val_set, **loader_kwargs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
+    updates = math.ceil(steps_per_epoch / args.gradient_accumulation_steps) * args.epochs
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=updates) if args.schedule == "cosine"
+                 else torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0))
+    model, optimizer = accelerator.prepare(model, optimizer)  # the loaders stay ours: they split by rank already
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler, state)
+    checkpoints = out / "checkpoints"
+    if args.resume_from:
+        accelerator.load_state(str(find_checkpoint(checkpoints, args.resume_from)))
+        accelerator.print(f"resumed at epoch {state.epoch + 1}, batch {state.step_in_epoch}")
+    modality = VARIANTS[args.variant].modality
+    run_config = run_record(args, seed, accelerator, report, folder, val_name, len(train_set))
+    accelerator.init_trackers("crema-tools", config={k: v for k, v in flat(run_config).items()})
+
+    def save(name: str) -> None:
+        """Training state into checkpoints/<name>, complete or not at all (written aside, then renamed)."""
+        tmp = checkpoints / f".{name}.tmp"
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            shutil.rmtree(checkpoints / name, ignore_errors=True)
+            os.replace(tmp, checkpoints / name)
+
+    for epoch in range(state.epoch, args.epochs):
+        model.train()
+        train_set.set_epoch(epoch, skip_batches=state.step_in_epoch, batch_size=args.batch_size)
+        total, count = 0.0, 0
+        bar = tqdm(train_loader, total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {epoch + 1}/{args.epochs}",
+                   disable=not accelerator.is_local_main_process, file=sys.stderr)
+        for batch in bar:
+            with accelerator.accumulate(model):
+                logits = model(to_model_input(batch["inputs"], cfg.mean, cfg.std, accelerator.device))
+                loss = torch.nn.functional.cross_entropy(logits, batch["label"].to(accelerator.device))
+                accelerator.backward(loss)
+                optimizer.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            total, count = total + loss.item() * len(batch["label"]), count + len(batch["label"])
+            state.step_in_epoch += 1
+            state.global_step += 1
+            bar.set_postfix(loss=f"{total / count:.4f}")
+            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
+                save(f"step_{state.global_step}")
+        train_loss = accelerator.reduce(torch.tensor([total, count], device=accelerator.device), "sum")
+        train_set.set_epoch(epoch)
+        recompute_batchnorm(model, train_loader, cfg, accelerator, args.precise_bn_batches)
+        val = evaluate_split(model, val_loader, accelerator, modality, ablations=False)
+        record = {"epoch": epoch + 1, "train_loss": float(train_loss[0] / train_loss[1]),
+                  "val_accuracy": val["accuracy"], "val_uar": val["uar"], "val_macro_f1": val["macro_f1"],
+                  "lr": scheduler.get_last_lr()[0]}
+        accelerator.print(f"epoch {epoch + 1}/{args.epochs}: train loss {record['train_loss']:.4f}, "
+                          f"validation accuracy {val['accuracy']:.3f}, UAR {val['uar']:.3f}")
+        accelerator.log(record, step=epoch + 1)
+        state.history.append(record)
+        if val["uar"] > state.best_uar:
+            state.best_uar, state.best_epoch = val["uar"], epoch + 1
+            if accelerator.is_main_process:
+                accelerator.unwrap_model(model).save_pretrained(out / "best")
+        state.epoch, state.step_in_epoch = epoch + 1, 0
+        save(f"epoch_{epoch + 1}")
+    accelerator.wait_for_everyone()
+
+    best = load_model(out / "best").to(accelerator.device)
+    metrics = {**run_config, "best_epoch": state.best_epoch, "history": state.history, "splits": {}}
+    metrics["splits"]["validation"] = evaluate_split(best, val_loader, accelerator, modality, ablations=False)
+    for split in held_out:
+        loader = split_loader(folder, args.variant, split, cfg, args.batch_size, args.num_workers)
+        metrics["splits"][split] = evaluate_split(best, loader, accelerator, modality)
+    metrics["human"] = {s: {"accuracy": m["human"]["accuracy"], "modality": m["human"]["ratings"]}
+                        for s, m in metrics["splits"].items()}
+    metrics["data"] = {"decoded_per_rank": accelerator.gather_object([train_set.decoded])
+                       if accelerator.num_processes > 1 else [train_set.decoded]}
+    for split, m in metrics["splits"].items():
+        accelerator.print(f"{split}: accuracy {m['accuracy']:.3f}, UAR {m['uar']:.3f}, macro-F1 {m['macro_f1']:.3f} "
+                          f"over {m['samples']} clips (best epoch {state.best_epoch})")
+    if accelerator.is_main_process:
+        best.save_pretrained(out)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        write_card(out, best, metrics)
+    accelerator.end_training()
+    return metrics
+
+
+def write_card(out: Path, model, metrics: dict) -> None:
+    """The model card, with the evaluation (and model-index where the publishing helpers exist)."""
+    try:
+        from .card import render_model_card
+    except ImportError:  # pragma: no cover - older layout
+        return
+    render_model_card(model, metrics=metrics).save(out / "README.md")
+
+
+def find_checkpoint(checkpoints: Path, which: str) -> Path:
+    if which != "latest":
+        path = Path(which)
+        path = path if path.is_dir() else checkpoints / which
+        if not path.is_dir():
+            raise ModelZooError(f"--resume-from {which}: no such checkpoint folder")
+        return path
+    done = [p for p in checkpoints.glob("*_*") if p.is_dir() and not p.name.startswith(".")]
+    if not done:
+        raise ModelZooError(f"--resume-from latest: no checkpoint in {checkpoints}")
+    return max(done, key=lambda p: p.stat().st_mtime_ns)
+
+
+def run_record(args, seed, accelerator, report, folder: Path, val_name: str, train_samples: int) -> dict:
+    """What metrics.json says about how the numbers were made."""
+    import accelerate
+    import transformers
+
+    revision = folder.name if folder.parent.name == "snapshots" else None  # a Hub snapshot's commit
+    return {
+        "model": args.model, "variant": args.variant, "recipe": args.recipe,
+        "protocol": report["protocol"], "seed": report["seed"], "fold": report.get("fold"),
+        "training_seed": seed, "source": report["source"],
+        "dataset": {"path_or_repo": str(args.data), "revision": revision, "config": args.variant,
+                    "built_with": report.get("crema_tools_version")},
+        "training": {"epochs": args.epochs, "batch_size": args.batch_size,
+                     "global_batch": args.batch_size * accelerator.num_processes * args.gradient_accumulation_steps,
+                     "processes": accelerator.num_processes, "gradient_accumulation_steps": args.gradient_accumulation_steps,
+                     "precision": accelerator.mixed_precision, "optimizer": "adam", "lr": args.lr,
+                     "schedule": args.schedule, "loss": "cross-entropy", "dropout": args.dropout,
+                     "channels": args.channels, "frames": args.frames, "pretrained": args.pretrained,
+                     "train_samples_per_process": train_samples, "validation": val_name,
+                     "selection": "best validation UAR", "precise_bn_batches": args.precise_bn_batches,
+                     "recipe": args.recipe_values},
+        "versions": {"crema_tools": crema_tools.__version__, "torch": torch.__version__,
+                     "accelerate": accelerate.__version__, "transformers": transformers.__version__},
+    }
+
+
+def flat(d: dict, prefix: str = "") -> dict:
+    """Tracker configs take scalars."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float, str, bool)) or v is None:
+            out[f"{prefix}{k}"] = v if v is not None else "none"
+    return out
 
 
 def main(argv=None) -> dict:
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, set_seed
-
     args = parse_args(argv)
-    # each process reads the shards and keeps its own share of the samples (batches hold clip
-    # ids, which the main process could not concatenate and dispatch)
-    accelerator = Accelerator(dataloader_config=DataLoaderConfiguration(dispatch_batches=False))
-    set_seed(args.seed)
-    model = create_model(args.model, variant=args.variant, pretrained=args.pretrained)
-    cfg = model.pretrained_cfg
-    folder = resolve(args.data, args.variant)
-    frames = args.frames or cfg.frames
-    layout = "squeezed" if args.variant == "3d-multimodal" and cfg.input_size[2] == 224 else "wide"
-    load = dict(channels=cfg.input_size[0], frames=frames, multimodal_layout=layout)
-    train = crema_tools.load(folder, args.variant, "train", **load)
-    held_out = [s for s in train.report["splits"] if s != "train"]
-    share = dict(rank=accelerator.process_index, world_size=accelerator.num_processes)
-    loaders = {s: torch.utils.data.DataLoader(Share(crema_tools.load(folder, args.variant, s, **load), **share),
-                                              batch_size=args.batch_size, num_workers=args.num_workers)
-               for s in held_out}
-    train_loader = torch.utils.data.DataLoader(train, batch_size=args.batch_size, num_workers=args.num_workers)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    shape = (-1, 1, 1) if cfg.frames is None else (1, -1, 1, 1)
-    mean = torch.tensor(cfg.mean, device=accelerator.device).view(*shape)
-    std = torch.tensor(cfg.std, device=accelerator.device).view(*shape)
+    try:
+        if not args.seeds:
+            metrics = train_one(args, args.seed, args.out)
+        else:
+            from .report import summarise_runs
 
-    for epoch in range(args.epochs):
-        model.train()
-        total, count = 0.0, 0
-        for batch in train_loader:
-            loss = torch.nn.functional.cross_entropy(model(model_inputs(batch, mean, std)), batch["label"])
-            accelerator.backward(loss)
-            optimizer.step()
-            optimizer.zero_grad()
-            total, count = total + loss.item() * len(batch["label"]), count + len(batch["label"])
-        accelerator.print(f"epoch {epoch + 1}/{args.epochs}: train loss {total / max(count, 1):.4f}")
+            for seed in args.seeds:
+                train_one(args, seed, args.out / f"seed-{seed}")
+            metrics = summarise_runs([args.out / f"seed-{s}" for s in args.seeds], args.out)
+        if args.push_to_hub:
+            from .push import push
 
-    num_classes = len(cfg.label_names)
-    metrics = {"model": args.model, "variant": args.variant, "protocol": train.report["protocol"],
-               "seed": train.report["seed"], "source": train.report["source"],
-               "splits": {s: evaluate(model, loader, accelerator, mean, std, num_classes)
-                          for s, loader in loaders.items()}}
-    for split, m in metrics["splits"].items():
-        accelerator.print(f"{split}: accuracy {m['accuracy']:.3f} over {m['samples']} clips")
-    if accelerator.is_main_process:
-        args.out.mkdir(parents=True, exist_ok=True)
-        unwrapped = accelerator.unwrap_model(model)
-        unwrapped.save_pretrained(args.out, model_card_kwargs={"evaluation": evaluation_text(metrics, train.report, args)})
-        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    accelerator.wait_for_everyone()
+            push(args.out, args.push_to_hub)
+    except CremaToolsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     return metrics
 
 

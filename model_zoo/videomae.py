@@ -97,6 +97,7 @@ class VideoMAEClassifier(ZooModel):
             variant=variant,
             input_size=(channels, HEIGHT, SQUARE_WIDTH),
             frames=self.frames,
+            temporal="sample",
             mean=IMAGENET_MEAN if channels == 3 else IMAGENET_GRAY_MEAN,  # VideoMAE's image processor
             std=IMAGENET_STD if channels == 3 else IMAGENET_GRAY_STD,
         )

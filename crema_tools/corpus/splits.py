@@ -6,6 +6,7 @@ of the whole corpus, and two groups using the same protocol and seed get the sam
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from functools import lru_cache
@@ -221,3 +222,13 @@ def assign_splits(
     if p.folds:
         return p.assign(metadata.official_clip_ids(), seed, family, fold, folds)
     return p.assign(metadata.official_clip_ids(), seed, family)
+
+
+def in_holdout(clip_id: str, seed: int = 0, fraction: float = 0.1) -> bool:
+    """Whether a clip falls in the seeded validation hold-out carved out of a training split.
+
+    Clip-stable: decided by a hash of (seed, clip id) alone, so a clip's part never depends on which
+    other clips were built; about `fraction` of any set of clips is held out.
+    """
+    digest = hashlib.sha256(f"holdout-{seed}-{clip_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < fraction * 2**64

@@ -1,0 +1,53 @@
+"""Training recipes as data: one YAML file per (encoder, modality), the paper's Table 4.
+
+`read_from_table` lists the values printed in the table's own row; the others come from cells the
+published table merges across rows (or prints unreadably), and each file's comment says which.
+Any command-line flag of `model_zoo.train` overrides a recipe value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+
+import yaml
+
+from ..config import ModelZooError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    model: str
+    variant: str
+    batch_size: int = 16
+    lr: float = 1e-4
+    epochs: int = 10
+    optimizer: str = "adam"  # the paper's only optimizer
+    loss: str = "cross-entropy"
+    dropout: float | None = None  # None: the model's own default
+    channels: int | None = None  # None: the model's default (3; ViT 1)
+    frames: int | None = None  # 3D: padded length (CNNs) or frames sampled (VideoMAE)
+    pretrained: bool = False
+    read_from_table: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "read_from_table": list(self.read_from_table)}
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.name[: -len(".yaml")] for p in resources.files(__name__).iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(name: str) -> Recipe:
+    """The recipe called `name` (e.g. "resnet18-2d-multimodal"); the error lists them all."""
+    path = resources.files(__name__) / f"{name}.yaml"
+    if not path.is_file():
+        raise ModelZooError(f"unknown recipe {name!r}: choose from {', '.join(list_recipes())}")
+    values = yaml.safe_load(path.read_text())
+    known = {f.name for f in fields(Recipe)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ModelZooError(f"recipe {name}: unknown keys {', '.join(unknown)}")
+    values["read_from_table"] = tuple(values.get("read_from_table") or ())
+    return Recipe(name=name, **values)

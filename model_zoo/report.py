@@ -1,0 +1,147 @@
+"""Several runs into the tables and the figure a paper shows: mean and std over seeds (or folds).
+
+    python -m model_zoo.report runs/ --out report/
+
+Finds every metrics.json under the given folders, groups the runs by (encoder, variant, protocol,
+dataset source), and writes `summary.json`, `summary.md` (one table per modality, like the
+reference paper's Tables 1-3, with the CREMA-D raters' row) and `accuracy.png` (bars with error
+bars, like its Figure 2). A k-fold run (`--protocol speaker-kfold`) is summarised over its folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean, stdev
+
+from crema_tools.errors import CremaToolsError
+from crema_tools.tables import markdown_table
+from crema_tools.variants import VARIANTS
+
+from .config import ModelZooError
+
+METRICS = ("accuracy", "uar", "macro_f1")
+
+
+def find_runs(paths) -> list[Path]:
+    runs = []
+    for p in map(Path, paths):
+        if (p / "metrics.json").is_file():
+            runs.append(p)
+        elif p.is_dir():
+            runs += sorted(m.parent for m in p.rglob("metrics.json"))
+        else:
+            raise ModelZooError(f"{p}: no such run folder (a folder holding metrics.json, or folders of them)")
+    if not runs:
+        raise ModelZooError(f"no metrics.json under {', '.join(map(str, paths))}: train first (python -m model_zoo.train)")
+    return sorted(dict.fromkeys(runs))
+
+
+def _stat(values: list[float]) -> dict:
+    return {"mean": mean(values), "std": stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+
+
+def summarise(metrics: list[dict], split: str = "test") -> list[dict]:
+    """One row per (model, variant, protocol, source): mean and std of each metric over the runs."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for m in metrics:
+        if split in m.get("splits", {}):
+            groups[(m["model"], m["variant"], m["protocol"], m.get("source", "?"))].append(m)
+    rows = []
+    for (model, variant, protocol, source), runs in sorted(groups.items()):
+        row = {"model": model, "variant": variant, "protocol": protocol, "source": source, "split": split,
+               "runs": len(runs), "seeds": sorted({r.get("training_seed", r.get("seed")) for r in runs}),
+               "folds": sorted({r["fold"] for r in runs if r.get("fold") is not None}),
+               "recipe": runs[0].get("recipe")}
+        for k in METRICS:
+            row[k] = _stat([r["splits"][split][k] for r in runs])
+        human = [r["splits"][split].get("human", {}).get("accuracy") for r in runs]
+        row["human_accuracy"] = _stat([h for h in human if h is not None]) if any(h is not None for h in human) else None
+        rows.append(row)
+    return rows
+
+
+def _pm(stat: dict | None) -> str:
+    if stat is None:
+        return "-"
+    return f"{stat['mean']:.3f}" if stat["n"] == 1 else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+
+
+def markdown(rows: list[dict]) -> str:
+    """One table per modality, each with the raters' row, as the paper's Tables 1-3."""
+    parts = []
+    for modality in ("audio", "vision", "multimodal"):
+        these = [r for r in rows if VARIANTS[r["variant"]].modality == modality]
+        if not these:
+            continue
+        body = [[r["model"], r["variant"], r["protocol"] + (f" ({len(r['folds'])} folds)" if r["folds"] else ""),
+                 r["runs"], _pm(r["accuracy"]), _pm(r["uar"]), _pm(r["macro_f1"])] for r in these]
+        humans = [r["human_accuracy"]["mean"] for r in these if r["human_accuracy"]]
+        if humans:
+            body.append(["CREMA-D raters", "same clips", "-", "-", f"{mean(humans):.3f}", "-", "-"])
+        parts.append(f"### {modality}\n\n" + markdown_table(
+            ["encoder", "variant", "protocol", "runs", "accuracy (WAR)", "UAR", "macro-F1"], body))
+    note = ""
+    if any(r["source"] == "synthetic" for r in rows):
+        note = "\n\n**Measured on the synthetic sample**: these numbers say nothing about emotion recognition."
+    return "\n\n".join(parts) + "\n\nMean ± standard deviation over runs (seeds or folds), on the test split." + note + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Accuracy bars with std error bars per encoder and variant; raters' accuracy as dashes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 1.5), 3.6), dpi=120)
+    labels = [f"{r['model']}\n{r['variant']}" for r in rows]
+    ax.bar(range(len(rows)), [r["accuracy"]["mean"] for r in rows], yerr=[r["accuracy"]["std"] for r in rows],
+           capsize=4, color=["#4c72b0" if VARIANTS[r["variant"]].modality == "multimodal" else "#8fa9d6" for r in rows])
+    for i, r in enumerate(rows):
+        if r["human_accuracy"]:
+            ax.hlines(r["human_accuracy"]["mean"], i - 0.4, i + 0.4, colors="#c44e52", linestyles="dashed")
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test accuracy")
+    ax.set_title("mean ± std over runs; dashed: CREMA-D raters on the same clips", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def summarise_runs(paths, out: Path) -> dict:
+    runs = find_runs(paths)
+    metrics = [json.loads((r / "metrics.json").read_text()) for r in runs]
+    rows = summarise(metrics)
+    if not rows:
+        raise ModelZooError("none of the runs has test metrics")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"runs": [str(r) for r in runs], "rows": rows}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(markdown(rows))
+    plot(rows, out / "accuracy.png")
+    return summary
+
+
+def main(argv=None) -> dict:
+    from .train import OneLineParser
+
+    ap = OneLineParser(description="Summarise training runs: mean and std per (encoder, variant, protocol), a table and a figure.")
+    ap.add_argument("runs", nargs="+", help="run folders (holding metrics.json) or folders of them")
+    ap.add_argument("--out", type=Path, default=Path("report"), help="folder for summary.md, summary.json, accuracy.png")
+    args = ap.parse_args(argv)
+    try:
+        summary = summarise_runs(args.runs, args.out)
+    except CremaToolsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print((args.out / "summary.md").read_text())
+    return summary
+
+
+if __name__ == "__main__":
+    main()
