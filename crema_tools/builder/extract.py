@@ -115,14 +115,18 @@ def step_frames_1fps(raw: Path, f: ClipFeatures) -> None:
     As their `video_preprocessing.py` (`video2frame_update`, one frame kept per second): frame
     indices 0, fps, 2 fps, ... of the decoded video, fps being its whole frame rate (30 here).
     """
+    import av
+
     from .. import ogm_ge, video3d
 
     path, rel = _video_path(raw, f.clip_id)
     _checked(rel)
-    frames, times, f.video_duration = media.read_all_frames(path, rel)
+    planes, times, f.video_duration = media.read_all_frames(path, rel, pixel_format="yuv420p")
     f.source_fps = round(video3d.source_fps(times))
-    f.frame_indices = ogm_ge.source_frame_indices(len(frames), f.source_fps)
-    f.frames_1fps = np.stack([frames[i] for i in f.frame_indices])
+    f.frame_indices = ogm_ge.source_frame_indices(len(planes), f.source_fps)
+    # only the kept frames go to RGB, through the same FFmpeg conversion as decoding to rgb24 (3x faster)
+    f.frames_1fps = np.stack([av.VideoFrame.from_ndarray(planes[i], format="yuv420p").to_ndarray(format="rgb24")
+                              for i in f.frame_indices])
 
 
 def step_ogm_ge_stft(raw: Path, f: ClipFeatures) -> None:
