@@ -190,7 +190,6 @@ def test_hub_repo_ids_go_through_resolve(built, tmp_path, monkeypatch):
         inspect_dataset("someone/crema-d", ["3d-vision"], sheet_dir=tmp_path)
 
 
-@pytest.mark.skipif("3d-multimodal" not in VARIANTS, reason="no 3D build yet")
 def test_a_real_3d_build(raw, tmp_path):
     build(raw, tmp_path / "out", ["3d-multimodal"], progress=False)
     report = inspect_dataset(tmp_path / "out", sheet_dir=tmp_path / "sheets", per_emotion=1)

@@ -1,0 +1,45 @@
+"""The package's front door: the documented API, the version, `python -m crema_tools`."""
+
+import subprocess
+import sys
+
+import crema_tools
+
+
+def test_build_stays_callable_after_load_imports_the_loader(corpus, tmp_path):
+    """`crema_tools.build` is the function even once the loader (and the builder package) are imported."""
+    crema_tools.build(corpus, tmp_path, ["2d-audio"], progress=False, clip_ids=["1001_DFA_ANG_XX", "1002_DFA_SAD_XX"])
+    dataset = crema_tools.load(tmp_path, "2d-audio", "train")
+    assert callable(crema_tools.build) and callable(crema_tools.load) and callable(crema_tools.collate)
+    reports = crema_tools.build(corpus, tmp_path, ["2d-audio"], progress=False,
+                                clip_ids=["1001_DFA_ANG_XX", "1002_DFA_SAD_XX"])
+    assert reports["2d-audio"]["samples"] == 2 and len(dataset) + len(crema_tools.load(tmp_path, "2d-audio", "test")) == 2
+
+
+def test_loading_does_not_import_the_builder():
+    code = "import sys, crema_tools.loading; print(any(m.startswith('crema_tools.builder') for m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "False"
+
+
+def test_version_and_python_dash_m():
+    from importlib.metadata import version
+
+    r = subprocess.run([sys.executable, "-m", "crema_tools", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"crema-tools {crema_tools.__version__}"
+    assert version("crema-tools") == crema_tools.__version__  # one source for the version
+
+
+def test_every_error_the_cli_catches_shares_one_base():
+    from crema_tools.builder.pipeline import BuildError
+    from crema_tools.corpus import ClipIdError, SplitError
+    from crema_tools.errors import CremaToolsError, LoadError
+    from crema_tools.fetch import FetchError
+    from crema_tools.media import MediaError
+    from crema_tools.variants import VariantError
+    from crema_tools.verify import RawFolderError
+    from model_zoo.config import ModelZooError
+
+    for error in (BuildError, ClipIdError, SplitError, LoadError, FetchError, MediaError, VariantError,
+                  RawFolderError, ModelZooError):
+        assert issubclass(error, CremaToolsError), error
