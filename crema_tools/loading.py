@@ -83,8 +83,21 @@ class LoadOptions:
     sample_frames: int | None = None  # 3D: take this many frames evenly spread over the clip
     multimodal_layout: str | None = None  # 3d-multimodal: "wide" (default) or "squeezed"
     dtype: str = "float32"  # "float32" in [0, 1] or "uint8" in [0, 255]
+    layout: str | None = None  # ogm-ge: "ogm-ge", items as OGM-GE's dataset returns them (the only layout)
+    frames_per_clip: int = 1  # ogm-ge: 1 fps frames per clip (OGM-GE's --fps)
+    class_order: str = "ogm-ge"  # ogm-ge: label order of the items, "ogm-ge" or "crema-d"
 
     def check(self, variant: Variant) -> "LoadOptions":
+        ogm_ge = {k: v for k, v in (("layout", self.layout), ("frames_per_clip", self.frames_per_clip != 1 or None),
+                                    ("class_order", self.class_order != "ogm-ge" or None)) if v is not None}
+        if variant.name != "ogm-ge":
+            if ogm_ge:
+                raise LoadError(f"{variant.name}: {' and '.join(ogm_ge)} apply to the ogm-ge config only")
+        elif self.channels != 3 or self.dtype != "float32":
+            raise LoadError("ogm-ge yields OGM-GE's own tensors (ImageNet-normalised RGB frames, the log STFT): "
+                            "channels and dtype do not apply")
+        elif self.layout not in (None, "ogm-ge"):
+            raise LoadError(f"ogm-ge: layout must be 'ogm-ge', not {self.layout!r}")
         if self.channels not in (1, 3):
             raise LoadError(f"channels must be 1 (grayscale) or 3 (RGB), not {self.channels}")
         if self.dtype not in DTYPES:
@@ -305,6 +318,13 @@ class CremaDataset(torch.utils.data.IterableDataset):
         where = f"{members.get('__shard__', '?')}: sample {members.get('__key__', '?')}"
         try:
             meta = json.loads(members["json"])
+            if self.info.name == "ogm-ge":  # OGM-GE's (spectrogram, images, label), their transforms
+                from .ogm_ge import decode as decode_ogm_ge
+
+                item = decode_ogm_ge(members, meta, class_order=self.options.class_order,
+                                     frames=self.options.frames_per_clip, train=self.split == "train")
+                self.decoded += 1
+                return item
             if "png" in members:
                 item = {"inputs": image_tensor(members["png"], self.options.channels, self.options.dtype)}
             else:
@@ -355,7 +375,8 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
          pad_to: int | None = None, sample_frames: int | None = None, multimodal_layout: str | None = None,
          dtype: str = "float32", shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64,
          rank: int | None = None, world_size: int | None = None, even: bool = False,
-         select: Callable[[str], bool] | None = None, revision: str | None = None) -> CremaDataset:
+         select: Callable[[str], bool] | None = None, layout: str | None = None, frames_per_clip: int = 1,
+         class_order: str = "ogm-ge", revision: str | None = None) -> CremaDataset:
     """One split of a built config, ready for a `torch.utils.data.DataLoader` (use `collate` for
     3D clips of their own lengths).
 
@@ -370,8 +391,10 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
     `world_size` default to torch.distributed's; `even=True` gives every rank the same number of
     samples (training; at most world_size - 1 samples of an epoch are left out). `select(clip_id)`
     keeps part of the split (e.g. a validation hold-out), decided before decoding.
+    The `ogm-ge` config yields OGM-GE's `(spectrogram, images, label)` (`layout="ogm-ge"`), with
+    `frames_per_clip` of the 1 fps frames and labels in `class_order` (see docs/ogm-ge.md).
     """
-    options = LoadOptions(channels, pad_to, sample_frames, multimodal_layout, dtype)
+    options = LoadOptions(channels, pad_to, sample_frames, multimodal_layout, dtype, layout, frames_per_clip, class_order)
     return CremaDataset(resolve(path_or_repo_id, variant, revision), variant, split, options, shuffle=shuffle,
                         seed=seed, shuffle_buffer=shuffle_buffer, rank=rank, world_size=world_size, even=even,
                         select=select)
