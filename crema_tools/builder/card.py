@@ -1,22 +1,28 @@
-"""The dataset card (README.md) of a built folder, rendered from the reports of its variants.
+"""The dataset card (README.md) of a built folder, rendered from the reports of its configs.
 
 The YAML header makes the folder load exactly as the Hub repository would: one `configs:` entry
-per built variant with its splits' shard patterns, and `dataset_info` features that name the
-labels.
+per built config with its splits' shard patterns, and `dataset_info` features that name the labels.
+Its `crema_tools:` entry records the provenance and the number of samples of every split, which
+`crema-tools push` checks against the reports and the shards. The card is rendered with huggingface_hub's
+`DatasetCard` from `cards/dataset_card.md`; its snippets name `repo_id`, a placeholder until
+`crema-tools push` renders it again with the repository it uploads to.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from string import Template
-
-import yaml
 
 from .. import __version__
 from ..cards import card_template
 from ..corpus import EMOTIONS
 from ..shards import SAMPLE_FIELDS
+from ..tables import markdown_table
+from ..variants import VARIANTS
+
+PRETTY_NAME = "CREMA-D (crema-tools)"
+PLACEHOLDER_ORG = "<your-org>"
 
 SYNTHETIC_BANNER = (
     "> **Synthetic sample.** These shards were built from the synthetic corpus that ships with\n"
@@ -24,7 +30,32 @@ SYNTHETIC_BANNER = (
     "> Use it to try the tools; numbers measured on it say nothing about emotion recognition."
 )
 
-TASKS = {"audio": "audio-classification", "vision": "image-classification", "multimodal": "video-classification"}
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+
+
+def placeholder_repo_id(folder: str | Path) -> str:
+    """`<your-org>/<folder name>`: what the card's snippets say until the folder is pushed."""
+    return f"{PLACEHOLDER_ORG}/{Path(folder).resolve().name}"
+
+
+def size_category(samples: int) -> str:
+    return next((name for limit, name in SIZE_CATEGORIES if samples < limit), "n>1M")
+
+
+def _tasks(report: dict) -> tuple[set[str], set[str]]:
+    """Hub task categories and task ids of one config, from its variant's modality and family."""
+    v = VARIANTS.get(report["variant"])
+    if v is None:
+        return set(), set()
+    categories, ids = set(), set()
+    if v.has_audio:
+        categories.add("audio-classification")
+        ids.add("audio-emotion-recognition")
+    if v.has_vision:
+        categories.add("image-classification" if v.family == "2d" else "video-classification")
+        if v.family == "2d":
+            ids.add("multi-class-image-classification")
+    return categories, ids
 
 
 def _features(report: dict) -> list[dict]:
@@ -37,45 +68,87 @@ def _features(report: dict) -> list[dict]:
     return feats
 
 
-def render_card(reports: list[dict], repo: str = "crema-tools/crema-d") -> str:
+def _protocol_text(report: dict) -> str:
+    fold = report.get("fold")
+    return f"`{report['protocol']}`" + (f" fold {fold}" if fold is not None else "") + f" with seed {report['seed']}"
+
+
+def _example_config(reports: list[dict]) -> dict:
+    """The config the snippets load: the 3D, else the 2D multimodal one, else the first."""
+    by_name = {r["variant"]: r for r in reports}
+    return by_name.get("3d-multimodal") or by_name.get("2d-multimodal") or reports[0]
+
+
+def dataset_card(reports: list[dict], repo_id: str | None = None):
+    """The `huggingface_hub.DatasetCard` of a folder holding the configs of `reports`."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
     reports = sorted(reports, key=lambda r: r["variant"])
     first = reports[0]
-    header = {
-        "license": "odbl",
-        "pretty_name": "CREMA-D (crema-tools)",
-        "task_categories": sorted({TASKS[r["variant"].split("-", 1)[1]] for r in reports}),
-        "tags": ["emotion-recognition", "crema-d", "audio-visual", "webdataset"],
-        "configs": [
+    repo_id = repo_id or f"{PLACEHOLDER_ORG}/crema-d"
+    synthetic = first["source"] == "synthetic"
+    tasks = [_tasks(r) for r in reports]
+    data = DatasetCardData(
+        pretty_name=PRETTY_NAME,
+        license="odbl",
+        language=["en"],
+        task_categories=sorted(set().union(*(c for c, _ in tasks))) or None,
+        task_ids=sorted(set().union(*(i for _, i in tasks))) or None,
+        size_categories=[size_category(max(r["samples"] for r in reports))],
+        tags=["emotion-recognition", "crema-d", "audio-visual", "webdataset"] + (["synthetic"] if synthetic else []),
+        configs=[
             {"config_name": r["variant"],
              "data_files": [{"split": s, "path": f"{r['variant']}/{s}-*.tar"} for s in r["splits"]]}
             for r in reports
         ],
-        "dataset_info": [{"config_name": r["variant"], "features": _features(r)} for r in reports],
-    }
-    rows = "\n".join(
-        f"| `{r['variant']}` | {r['description']} | {r['shape']} | "
-        + ", ".join(f"{s} {v['samples']}" for s, v in r["splits"].items())
-        + f" | {len(r['skipped'])} |"
-        for r in reports
+        dataset_info=[{"config_name": r["variant"], "features": _features(r)} for r in reports],
+        crema_tools={"version": __version__, "source": first["source"], "protocol": first["protocol"],
+                     "seed": first["seed"], "fold": first.get("fold"),
+                     "samples": {r["variant"]: {s: v["samples"] for s, v in r["splits"].items()} for r in reports}},
     )
-    template = Template(card_template("dataset_card.md"))
-    body = template.substitute(
-        source_banner=SYNTHETIC_BANNER if first["source"] == "synthetic" else "",
+    rows = [[f"`{r['variant']}`", r["description"], r["shape"],
+             ", ".join(f"{s} {v['samples']}" for s, v in r["splits"].items()), len(r["skipped"])]
+            for r in reports]
+    table = markdown_table(["config", "what a sample holds", "tensor from `crema_tools.load`", "splits (samples)",
+                            "skipped clips"], rows)
+    example = _example_config(reports)
+    fold = first.get("fold")
+    build_args = (" ".join(f"--variant {r['variant']}" for r in reports) + f" --protocol {first['protocol']}"
+                  + (f" --fold {fold}" if fold is not None else "") + f" --seed {first['seed']}")
+    return DatasetCard.from_template(
+        data,
+        template_str=card_template("dataset_card.md"),
+        source_banner=SYNTHETIC_BANNER if synthetic else "",
         version=__version__,
-        config_rows=rows,
-        repo=repo,
-        first_config=first["variant"],
-        protocol=first["protocol"],
-        seed=first["seed"],
+        config_table=table,
+        repo_id=repo_id,
+        example_config=example["variant"],
+        example_split="train" if "train" in example["splits"] else next(iter(example["splits"])),
+        video_configs=", ".join(f"`{r['variant']}`" for r in reports if "mp4" in r.get("members", {})),
+        mel_configs=", ".join(f"`{r['variant']}`" for r in reports
+                              if "npy" in r.get("members", {}) and r["variant"].startswith("3d-")),
+        protocol=_protocol_text(first),
         protocol_description=first["protocol_description"],
-        source="synthetic sample made by crema-tools" if first["source"] == "synthetic" else "the official CREMA-D release",
-        build_args=" ".join(f"--variant {r['variant']}" for r in reports) + f" --protocol {first['protocol']} --seed {first['seed']}",
+        source_text="synthetic sample made by crema-tools" if synthetic else "the official CREMA-D release",
+        build_args=build_args,
     )
-    meta = {"source": first["source"], "protocol": first["protocol"], "seed": first["seed"]}
-    return "---\n" + yaml.safe_dump({**header, "crema_tools": meta}, sort_keys=False) + "---\n\n" + body
 
 
-def write_card(out: Path) -> None:
-    reports = [json.loads(p.read_text()) for p in sorted(out.glob("*/report.json"))]
+def render_card(reports: list[dict], repo_id: str | None = None) -> str:
+    """The card's text (YAML header and Markdown body)."""
+    return str(dataset_card(reports, repo_id))
+
+
+def read_reports(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*/report.json"))]
+
+
+def write_card(out: Path, repo_id: str | None = None) -> None:
+    """(Re)write `out/README.md` from the reports of the configs in `out`; snippets name `repo_id`
+    (default: a `<your-org>/<folder name>` placeholder)."""
+    reports = read_reports(out)
     if reports:
-        (out / "README.md").write_text(render_card(reports))
+        card = dataset_card(reports, repo_id or placeholder_repo_id(out))
+        tmp = Path(out) / f".README.md.tmp-{os.getpid()}"
+        tmp.write_text(str(card), encoding="utf-8")
+        os.replace(tmp, Path(out) / "README.md")  # a reader never sees half a card
