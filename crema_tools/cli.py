@@ -178,6 +178,35 @@ def inspect_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
+@app.command()
+def push(
+    dataset: Path = typer.Argument(..., help="A built dataset folder (the --out of build)."),
+    repo_id: str = typer.Option(..., "--repo-id", help="Hub dataset repository ORG/NAME; created if missing."),
+    private: bool = typer.Option(False, "--private",
+                                 help="Create the repository private (an existing one keeps its visibility)."),
+    revision: Optional[str] = typer.Option(None, help="Branch to push to, created from main if missing. Default: main."),
+) -> None:
+    """Check a built dataset folder, then upload it to a Hub dataset repository.
+
+    Checks first (card YAML, every config's shards, sample counts of card, reports and shards, no
+    partial folder left by an interrupted build) and uploads nothing if one fails. The card is
+    rendered again so that its snippets name --repo-id. Run it again to resume an interrupted
+    upload. The token comes from `hf auth login` or the HF_TOKEN environment variable.
+    """
+    from .publish import push_dataset, validate_dataset
+
+    try:
+        typer.echo(f"checked {validate_dataset(dataset).summary()}")
+        result = push_dataset(dataset, repo_id, private=private, revision=revision)
+    except CremaToolsError as e:
+        fail(str(e))
+    example = "3d-multimodal" if "3d-multimodal" in result.check.configs else result.check.configs[0]
+    revision_arg = f', revision="{result.revision}"' if result.revision != "main" else ""
+    typer.echo(f"pushed to {result.url} (revision {result.revision}, commit {result.commit})")
+    typer.echo(f'Load it: datasets.load_dataset("{repo_id}", "{example}"{revision_arg}) '
+               f'or crema_tools.load("{repo_id}", "{example}", "train"{revision_arg})')
+
+
 def main() -> None:
     try:
         app()

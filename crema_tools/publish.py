@@ -1,0 +1,233 @@
+"""Publishing a built dataset folder as a Hugging Face dataset repository (`crema-tools push`).
+
+    check = validate_dataset("crema-d-datasets")      # DatasetCheck, or a PublishError naming every problem
+    result = push_dataset("crema-d-datasets", "my-org/crema-d", private=False, revision=None)
+    # then: datasets.load_dataset("my-org/crema-d", "3d-multimodal")
+
+Nothing is uploaded unless the folder passes `validate_dataset`: the card's YAML parses, every config
+of the card has its report and its shards, the sample counts of the card, the reports and the shards
+agree (and the shards' sizes and sha256 where the report records them), the configs share one
+provenance, and no interrupted build left a partial folder. The card
+is then rendered again so that its snippets name the repository, and the folder is uploaded with
+`HfApi.upload_folder` (with hf_xet installed: a streamed, multi-commit upload that resumes when
+run again). Shards and reports on the Hub that the folder no longer holds are deleted in the same
+commit, so the repository mirrors the folder.
+
+The token comes from huggingface_hub alone (`hf auth login` or HF_TOKEN); none is taken here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+
+from .builder.card import read_reports, write_card
+from .errors import CremaToolsError
+from .hub import hub_errors, repo_url, require_repo_id, require_token
+from .shards import iter_members
+
+PROVENANCE = ("source", "protocol", "seed", "fold")
+MAX_LISTED = 5  # problems named in the one-line error
+
+
+class PublishError(CremaToolsError):
+    """A dataset folder that is not ready to publish: the message lists what is wrong."""
+
+
+@dataclass
+class DatasetCheck:
+    """What `validate_dataset` found in a folder that is ready to push."""
+
+    folder: Path
+    configs: list[str]
+    samples: dict[str, dict[str, int]]  # config -> split -> samples counted in the shards
+    files: list[str] = field(default_factory=list)  # what a push uploads, relative to the folder
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def shards(self) -> int:
+        return sum(1 for f in self.files if f.endswith(".tar"))
+
+    def summary(self) -> str:
+        total = sum(sum(s.values()) for s in self.samples.values())
+        return (f"{self.folder}: {len(self.configs)} config(s) ({', '.join(self.configs)}), {self.shards} shards, "
+                f"{total} samples; protocol {self.provenance.get('protocol')}, seed {self.provenance.get('seed')}"
+                + (f", fold {self.provenance['fold']}" if self.provenance.get("fold") is not None else "")
+                + f", {self.provenance.get('source')} media")
+
+
+@dataclass
+class PushResult:
+    repo_id: str
+    revision: str
+    commit: str | None
+    url: str
+    check: DatasetCheck
+
+
+def _card_header(readme: Path, problems: list[str]) -> dict | None:
+    from huggingface_hub import DatasetCard
+
+    if not readme.is_file():
+        problems.append("no README.md (the dataset card): run `crema-tools build` again to write it")
+        return None
+    text = readme.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        problems.append("README.md has no YAML header")
+        return None
+    try:
+        return DatasetCard(text).data.to_dict()
+    except Exception as e:  # yaml.YAMLError, ValueError: one line naming the file is all the user needs
+        problems.append(f"README.md: the YAML header does not parse ({str(e).splitlines()[0]})")
+        return None
+
+
+def _count_shard(path: Path, members: set[str], problems: list[str]) -> int:
+    """Samples in one shard, from its tar headers; each must hold `members`."""
+    try:
+        with tarfile.open(path, "r") as tar:
+            count = 0
+            for key, infos in iter_members(tar):
+                count += 1
+                if missing := members - set(infos):
+                    problems.append(f"{path.parent.name}/{path.name}: sample {key} lacks {', '.join(sorted(missing))}")
+                    break
+            return count
+    except (tarfile.TarError, OSError) as e:
+        problems.append(f"{path.parent.name}/{path.name}: not a readable tar ({e})")
+        return 0
+
+
+def _check_recorded(path: Path, samples: int, recorded: dict | None) -> list[str]:
+    """A shard against what its report recorded of it (builds that record `shard_info`)."""
+    if not recorded:
+        return []
+    where = f"{path.parent.name}/{path.name}"
+    if isinstance(recorded.get("samples"), int) and recorded["samples"] != samples:
+        return [f"{where}: the report records {recorded['samples']} samples, the shard holds {samples}"]
+    if isinstance(recorded.get("bytes"), int) and recorded["bytes"] != path.stat().st_size:
+        return [f"{where}: {path.stat().st_size} bytes, the report records {recorded['bytes']} (changed since the build)"]
+    if isinstance(recorded.get("sha256"), str):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != recorded["sha256"]:
+            return [f"{where}: its sha256 is not the one the report records (changed since the build)"]
+    return []
+
+
+def validate_dataset(folder: str | Path) -> DatasetCheck:
+    """Check that a built folder is complete and consistent; a PublishError lists every problem found."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PublishError(f"{folder}: no such folder; give the --out folder of `crema-tools build`")
+    problems: list[str] = []
+    partial = sorted(p.name for p in folder.iterdir() if ".partial" in p.name)
+    if partial:
+        problems.append(f"{', '.join(partial)}: left by an interrupted build; build again or delete it")
+    header = _card_header(folder / "README.md", problems)
+    try:
+        reports = {r["variant"]: r for r in read_reports(folder)}
+    except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
+        raise PublishError(f"{folder}: a report.json does not parse ({e})") from None
+    if not reports:
+        raise PublishError(f"{folder}: holds no built config (no <config>/report.json); build one with `crema-tools build`")
+
+    provenances = {tuple(r.get(k) for k in PROVENANCE) for r in reports.values()}
+    if len(provenances) > 1:
+        problems.append("the configs were built with different protocols, seeds, folds or sources: "
+                        + "; ".join(f"{n}: {', '.join(f'{k} {r.get(k)}' for k in PROVENANCE)}" for n, r in reports.items()))
+    provenance = dict(zip(PROVENANCE, sorted(provenances, key=str)[0]))
+
+    card_configs: dict[str, list] = {}
+    card_samples: dict = {}
+    if header is not None:
+        card_configs = {c.get("config_name"): c.get("data_files") or [] for c in header.get("configs") or []
+                        if isinstance(c, dict)}
+        meta = header.get("crema_tools") or {}
+        card_samples = meta.get("samples") or {}
+        if not card_configs:
+            problems.append("README.md: the YAML header lists no configs")
+        for name in sorted(set(reports) - set(card_configs)):
+            problems.append(f"{name}/ is built but not in the card: run `crema-tools build` with it again")
+        for name in sorted(set(card_configs) - set(reports)):
+            problems.append(f"the card lists config {name} but {name}/report.json is missing")
+        if card_configs and {k: meta.get(k) for k in PROVENANCE} != provenance:
+            problems.append(f"the card's provenance {({k: meta.get(k) for k in PROVENANCE})} is not the reports' {provenance}")
+
+    files = ["README.md"]
+    samples: dict[str, dict[str, int]] = {}
+    for name, report in sorted(reports.items()):
+        config = folder / name
+        members = set(report.get("members", {"png": "image"})) | {"json", "cls"}
+        listed = {f"{split}-*.tar": info.get("shards", []) for split, info in report["splits"].items()}
+        on_disk = sorted(p.name for p in config.glob("*.tar"))
+        for stray in sorted(set(on_disk) - {s for shards in listed.values() for s in shards}):
+            problems.append(f"{name}/{stray}: a shard the report does not list (left from another build?)")
+        samples[name] = {}
+        for split, info in report["splits"].items():
+            counted = 0
+            recorded = {s.get("name"): s for s in info.get("shard_info") or [] if isinstance(s, dict)}
+            for shard in info.get("shards", []):
+                if not (config / shard).is_file():
+                    problems.append(f"{name}/{shard}: listed in the report but missing")
+                    continue
+                n = _count_shard(config / shard, members, problems)
+                counted += n
+                files.append(f"{name}/{shard}")
+                problems += _check_recorded(config / shard, n, recorded.get(shard))
+            samples[name][split] = counted
+            if counted != info["samples"]:
+                problems.append(f"{name} {split}: the report says {info['samples']} samples, the shards hold {counted}")
+            if header is not None and name in card_samples and (card_samples[name] or {}).get(split) != counted:
+                problems.append(f"{name} {split}: the card says {(card_samples[name] or {}).get(split)} samples, "
+                                f"the shards hold {counted}")
+        if header is not None and name in card_configs:
+            if name not in card_samples:
+                problems.append(f"the card gives no sample counts for {name}: run `crema-tools build` again")
+            for entry in card_configs[name]:
+                pattern = entry.get("path", "") if isinstance(entry, dict) else str(entry)
+                if not any(fnmatch(f"{name}/{s}", pattern) for s in on_disk):
+                    problems.append(f"the card's data files {pattern!r} match no shard")
+        files.append(f"{name}/report.json")
+
+    if problems:
+        shown = problems[:MAX_LISTED] + ([f"and {len(problems) - MAX_LISTED} more"] if len(problems) > MAX_LISTED else [])
+        raise PublishError(f"{folder} is not ready to publish: " + "; ".join(shown))
+    return DatasetCheck(folder, sorted(reports), samples, files, provenance)
+
+
+def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+                 commit_message: str | None = None) -> PushResult:
+    """Validate `folder`, render its card for `repo_id`, and upload it to that Hub dataset repository.
+
+    The repository is created if missing (private if `private`; an existing one keeps its
+    visibility); `revision` is a branch, created from main if missing. Run again after an
+    interruption: what is already on the Hub is not uploaded twice.
+    """
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    require_repo_id(repo_id)
+    check = validate_dataset(folder)
+    require_token()
+    write_card(folder, repo_id)
+    check = validate_dataset(folder)  # the card just written must pass as well
+    api = HfApi()
+    where = f"dataset repo {repo_id}" + (f" (revision {revision})" if revision else "")
+    with hub_errors(where):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id, repo_type="dataset", folder_path=folder, revision=revision,
+            allow_patterns=check.files, delete_patterns=["*/*.tar", "*/report.json"],
+            commit_message=commit_message or f"crema-tools push: {', '.join(check.configs)}",
+        )
+    return PushResult(repo_id, revision or "main", getattr(info, "oid", None), repo_url(repo_id, "dataset", revision), check)
+
