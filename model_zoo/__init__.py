@@ -4,8 +4,9 @@
     model_zoo.list_models()
     model = model_zoo.create_model("resnet18", variant="2d-multimodal", pretrained=True)
     model.pretrained_cfg.input_size, model.pretrained_cfg.mean
-    model.save_pretrained("out/resnet18")           # model.safetensors + config.json
-    model = model_zoo.load_model("out/resnet18")
+    model.save_pretrained("out/resnet18")           # model.safetensors + config.json + README.md
+    model = model_zoo.from_pretrained("out/resnet18")   # or a Hub model repo id "ORG/NAME"
+    model_zoo.push_run("runs/resnet18", "ORG/NAME")      # a training run, its card and metrics, to the Hub
 
 Every model maps a batch of its variant's inputs, (B, C, 224, W) for 2D and (B, T, C, 224, W)
 for 3D, to (B, num_classes) logits in the order of `LABEL_NAMES`.
@@ -16,7 +17,7 @@ from . import googlenet, i3d, resnet, simple3d, vgg, videomae, vit  # noqa: F401
 from .base import ZooModel
 from .config import LABEL_NAMES, VARIANTS, VARIANTS_2D, VARIANTS_3D, PretrainedCfg, Variant
 from .i3d import InceptionI3d, load_i3d_weights
-from .registry import ModelEntry, create_model, get_model_entry, list_models, load_model
+from .registry import ModelEntry, create_model, from_pretrained, get_model_entry, list_models, load_model
 from .simple3d import Simple3D
 from .torchvision_2d import TorchvisionClassifier
 from .videomae import VideoMAEClassifier
@@ -37,8 +38,18 @@ __all__ = [
     "VisionTransformer",
     "ZooModel",
     "create_model",
+    "from_pretrained",
     "get_model_entry",
     "list_models",
     "load_i3d_weights",
     "load_model",
+    "push_run",
 ]
+
+
+def __getattr__(name):  # model_zoo.push stays unimported until used (`python -m model_zoo.push` runs it)
+    if name == "push_run":
+        from .push import push_run
+
+        return push_run
+    raise AttributeError(f"module 'model_zoo' has no attribute {name!r}")

@@ -6,6 +6,11 @@ from torch import nn
 
 from .config import ModelZooError, PretrainedCfg
 
+LIBRARY_MARKERS = {"library_name": "crema-tools", "model_type": "crema-tools", "architecture": "crema-tools"}
+"""Keys config.json carries so that other libraries see whose checkpoint it is: transformers reads
+`model_type` ("model type `crema-tools`" is not one it knows), timm `architecture` ("Unknown model
+(crema-tools)"); without them both take the timm-style `pretrained_cfg` for a timm checkpoint."""
+
 
 class ZooModel(
     nn.Module,
@@ -24,45 +29,49 @@ class ZooModel(
     pretrained_cfg: PretrainedCfg
 
     def save_pretrained(self, save_directory, *, config: dict | None = None, **kwargs):
-        """Hub mixin's save_pretrained, with the model's current `pretrained_cfg` in config.json."""
+        """Hub mixin's save_pretrained, with the model's current `pretrained_cfg` in config.json.
+
+        config.json also names the library (`LIBRARY_MARKERS`), so that transformers and timm refuse
+        the folder with a message naming crema-tools instead of reading the timm-style
+        `pretrained_cfg` as a timm checkpoint and building another model.
+        """
         if config is None:
             config = {**(self._hub_mixin_config or {}), "pretrained_cfg": self.pretrained_cfg.to_dict()}
-        return super().save_pretrained(save_directory, config=config, **kwargs)
+        return super().save_pretrained(save_directory, config={**config, **LIBRARY_MARKERS}, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a checkpoint (folder or Hub id) written by `save_pretrained` or `model_zoo.push`.
+
+        On `ZooModel` itself, the class is chosen by config.json's `pretrained_cfg.model_name`
+        (as `model_zoo.from_pretrained` does); on a subclass, a checkpoint of another model is an
+        error. `kwargs`: `revision`, `cache_dir`, `force_download`, `local_files_only`, `map_location`, ...
+        """
+        from .registry import checkpoint_class
+
+        target = checkpoint_class(pretrained_model_name_or_path, revision=kwargs.get("revision"),
+                                  cache_dir=kwargs.get("cache_dir"), force_download=kwargs.get("force_download", False),
+                                  local_files_only=kwargs.get("local_files_only", False))
+        if not issubclass(target, cls):
+            raise ModelZooError(f"{pretrained_model_name_or_path} holds a {target.__name__}, not a {cls.__name__}: "
+                                "load it with model_zoo.from_pretrained")
+        return super(ZooModel, target).from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
     def _from_pretrained(cls, *, strict: bool = True, **kwargs):
         return super()._from_pretrained(strict=strict, **kwargs)
 
-    def generate_model_card(self, *args, evaluation: str | None = None, **kwargs):
-        """The Hub card from `cards/model_card.md`: input, normalisation, initial weights, how to run it."""
-        from huggingface_hub import ModelCard, ModelCardData
+    def generate_model_card(self, *args, evaluation: str | None = None, metrics: dict | None = None,
+                            dataset_repo_id: str | None = None, dataset_revision: str | None = None,
+                            repo_id: str | None = None, **kwargs):
+        """The Hub card from `cards/model_card.md` (see `model_zoo.card.render_model_card`): input,
+        normalisation, initial weights, how to run it; with `metrics` (a metrics.json), the
+        evaluation, and with a Hub dataset id (`dataset_repo_id`, or the one metrics.json names) the
+        `model-index` metadata too. Pass them to `save_pretrained` as `model_card_kwargs`."""
+        from .card import render_model_card
 
-        from crema_tools.cards import card_template
-
-        cfg = self.pretrained_cfg
-        restricted = cfg.license is not None and "NC" in cfg.license.upper()
-        data = ModelCardData(
-            library_name="crema-tools",
-            license="cc-by-nc-4.0" if restricted else "apache-2.0",
-            tags=sorted({"crema-d", "emotion-recognition", "audio-visual", cfg.variant, cfg.model_name}),
-            datasets=["CREMA-D"],
-            pipeline_tag="video-classification" if cfg.frames else "image-classification",
-        )
-        return ModelCard.from_template(
-            card_data=data,
-            template_str=card_template("model_card.md"),
-            model_name=cfg.model_name,
-            variant=cfg.variant,
-            labels=", ".join(cfg.label_names),
-            num_parameters=f"{self.num_parameters():,}",
-            input_shape=str(tuple(cfg.input_shape)),
-            mean=list(cfg.mean),
-            std=list(cfg.std),
-            weights=cfg.weights or "random initialisation",
-            weights_license=cfg.license,
-            load_args=f", frames={cfg.frames}" if cfg.frames else "",
-            evaluation=evaluation or "Not fine-tuned on CREMA-D yet: these are the initial weights only.",
-        )
+        return render_model_card(self, metrics, dataset_repo_id, repo_id=repo_id, dataset_revision=dataset_revision,
+                                 evaluation=evaluation)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -105,22 +105,57 @@ def create_model(
     return entry.builder(variant=variant, num_classes=num_classes, pretrained=pretrained, channels=channels, **kwargs)
 
 
-def load_model(name_or_path: str | os.PathLike, **kwargs) -> ZooModel:
-    """Load a checkpoint written by any zoo model's `save_pretrained` (local folder or Hub id).
-
-    The model is rebuilt from config.json (its `pretrained_cfg.model_name` picks the class) and the
-    safetensors weights are loaded strictly. `kwargs` go to `from_pretrained` (e.g. `map_location`).
-    """
+def read_checkpoint_config(name_or_path: str | os.PathLike, **download) -> dict:
+    """config.json of a checkpoint folder or Hub model repo; `download`: revision, cache_dir, ..."""
     source = os.fspath(name_or_path)
     if os.path.isdir(source):
         config_file = Path(source) / "config.json"
+        if not config_file.is_file():
+            raise ModelZooError(f"{source} is not a model_zoo checkpoint (no config.json)")
     else:
         from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
-        config_file = Path(hf_hub_download(source, "config.json"))
-    config = json.loads(config_file.read_text(encoding="utf-8"))
+        from crema_tools.hub import is_repo_id
+
+        if not is_repo_id(source):
+            raise ModelZooError(f"{source}: no such folder, and not a Hub model repo id of the form ORG/NAME")
+        try:
+            config_file = Path(hf_hub_download(source, "config.json", **{k: v for k, v in download.items() if v is not None}))
+        except (RepositoryNotFoundError, RevisionNotFoundError) as e:
+            raise ModelZooError(f"{source}: no such Hub model repo or revision, or not visible with this token "
+                                f"({e.__class__.__name__})") from None
+        except EntryNotFoundError:
+            raise ModelZooError(f"{source} is not a model_zoo checkpoint (no config.json)") from None
+    try:
+        return json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelZooError(f"{source}: config.json is not JSON ({e})") from None
+
+
+def checkpoint_class(name_or_path: str | os.PathLike, **download) -> type[ZooModel]:
+    """The zoo class a checkpoint holds, from its config.json's `pretrained_cfg.model_name`."""
+    config = read_checkpoint_config(name_or_path, **download)
     try:
         model_name = config["pretrained_cfg"]["model_name"]
     except (KeyError, TypeError):
-        raise ModelZooError(f"{source} is not a model_zoo checkpoint (no pretrained_cfg in config.json)") from None
-    return get_model_entry(model_name).model_class.from_pretrained(source, **kwargs)
+        raise ModelZooError(f"{os.fspath(name_or_path)} is not a model_zoo checkpoint "
+                            "(no pretrained_cfg in config.json)") from None
+    return get_model_entry(model_name).model_class
+
+
+def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs) -> ZooModel:
+    """Load a checkpoint written by any zoo model's `save_pretrained` or by `model_zoo.push`.
+
+    `name_or_path` is a local folder or a Hub model repo id ("ORG/NAME", read through the Hub cache;
+    `revision` picks a branch, tag or commit). The model is rebuilt from config.json (its
+    `pretrained_cfg.model_name` picks the class), with its `pretrained_cfg` (input size, frames,
+    mean, std, label names: the preprocessing), and the safetensors weights are loaded strictly.
+    `kwargs` go to the class's `from_pretrained` (e.g. `map_location`, `cache_dir`, `local_files_only`).
+    """
+    return ZooModel.from_pretrained(name_or_path, revision=revision, **kwargs)
+
+
+def load_model(name_or_path: str | os.PathLike, **kwargs) -> ZooModel:
+    """The same as `from_pretrained` (kept as the zoo's first name for it)."""
+    return from_pretrained(name_or_path, **kwargs)
