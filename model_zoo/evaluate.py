@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate.utils import gather_object
 
 import crema_tools
 from crema_tools.errors import CremaToolsError
@@ -44,7 +45,7 @@ def predict(model, loader, accelerator, ablate: str | None = None) -> list[Predi
         logits = model(to_model_input(inputs, cfg.mean, cfg.std, accelerator.device))
         for cid, label, pred in zip(batch["clip_id"], batch["label"].tolist(), logits.argmax(-1).tolist()):
             mine.append(Prediction(cid, label, pred))
-    everyone = accelerator.gather_object(mine) if accelerator.num_processes > 1 else mine
+    everyone = gather_object(mine) if accelerator.num_processes > 1 else mine
     return sorted(everyone, key=lambda p: p.clip_id)
 
 

@@ -70,6 +70,7 @@ class TrainState:
     global_step: int = 0
     best_uar: float = -1.0
     best_epoch: int = 0
+    epoch_loss: tuple = (0.0, 0)  # the current epoch's summed loss and samples over all processes, at the save
     history: list = field(default_factory=list)
 
     def state_dict(self) -> dict:
@@ -208,7 +209,7 @@ def recompute_batchnorm(model, loader, cfg, accelerator, max_batches: int) -> No
 
 def train_one(args, seed: int, out: Path) -> dict:
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
+    from accelerate.utils import ProjectConfiguration, gather_object, set_seed
     from tqdm.auto import tqdm
 
     accelerator = Accelerator(mixed_precision=args.mixed_precision, log_with=args.report_to,
@@ -246,6 +247,8 @@ def train_one(args, seed: int, out: Path) -> dict:
 
     def save(name: str) -> None:
         """Training state into checkpoints/<name>, complete or not at all (written aside, then renamed)."""
+        summed = accelerator.reduce(torch.tensor([total, count], dtype=torch.float64, device=accelerator.device), "sum")
+        state.epoch_loss = (float(summed[0]), int(summed[1]))
         tmp = checkpoints / f".{name}.tmp"
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -259,7 +262,8 @@ def train_one(args, seed: int, out: Path) -> dict:
     for epoch in range(state.epoch, args.epochs):
         model.train()
         train_set.set_epoch(epoch, skip_batches=state.step_in_epoch, batch_size=args.batch_size)
-        total, count = 0.0, 0
+        # a resumed epoch goes on from the loss summed before the interruption (held by the main process)
+        total, count = state.epoch_loss if state.step_in_epoch and accelerator.is_main_process else (0.0, 0)
         bar = tqdm(train_loader, total=steps_per_epoch, initial=state.step_in_epoch, desc=f"epoch {epoch + 1}/{args.epochs}",
                    disable=not accelerator.is_local_main_process, file=sys.stderr)
         for batch in bar:
@@ -277,7 +281,7 @@ def train_one(args, seed: int, out: Path) -> dict:
             bar.set_postfix(loss=f"{total / count:.4f}")
             if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
                 save(f"step_{state.global_step}")
-        train_loss = accelerator.reduce(torch.tensor([total, count], device=accelerator.device), "sum")
+        train_loss = accelerator.reduce(torch.tensor([total, count], dtype=torch.float64, device=accelerator.device), "sum")
         train_set.set_epoch(epoch)
         recompute_batchnorm(model, train_loader, cfg, accelerator, args.precise_bn_batches)
         val = evaluate_split(model, val_loader, accelerator, modality, ablations=False)
@@ -292,7 +296,7 @@ def train_one(args, seed: int, out: Path) -> dict:
             state.best_uar, state.best_epoch = val["uar"], epoch + 1
             if accelerator.is_main_process:
                 accelerator.unwrap_model(model).save_pretrained(out / "best")
-        state.epoch, state.step_in_epoch = epoch + 1, 0
+        state.epoch, state.step_in_epoch, total, count = epoch + 1, 0, 0.0, 0
         save(f"epoch_{epoch + 1}")
     accelerator.wait_for_everyone()
 
@@ -304,7 +308,7 @@ def train_one(args, seed: int, out: Path) -> dict:
         metrics["splits"][split] = evaluate_split(best, loader, accelerator, modality)
     metrics["human"] = {s: {"accuracy": m["human"]["accuracy"], "modality": m["human"]["ratings"]}
                         for s, m in metrics["splits"].items()}
-    metrics["data"] = {"decoded_per_rank": accelerator.gather_object([train_set.decoded])
+    metrics["data"] = {"decoded_per_rank": gather_object([train_set.decoded])
                        if accelerator.num_processes > 1 else [train_set.decoded]}
     for split, m in metrics["splits"].items():
         accelerator.print(f"{split}: accuracy {m['accuracy']:.3f}, UAR {m['uar']:.3f}, macro-F1 {m['macro_f1']:.3f} "
