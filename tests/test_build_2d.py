@@ -142,6 +142,14 @@ def test_cli_one_line_errors(corpus, tmp_path):
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "unknown variant '4d-smell'" in r.stderr
     r = run_cli("build", "--variant", "2d-audio", "--raw", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+    # arguments are checked before anything is prepared: no synthetic sample is made for a typo
+    r = run_cli("build", "--variant", "4d-smell", "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert r.returncode == 2 and "SYNTHETIC SAMPLE" not in r.stderr and r.stderr.strip().count("\n") == 0
+    for bad, message in ((["--seed", "-1"], "--seed -1: seeds are non-negative"),
+                         (["--workers", "1000"], "--workers 1000: this machine has"),
+                         (["--protocol", "speaker-kfold"], "needs a fold")):
+        r = run_cli("build", "--variant", "2d-audio", *bad, "--out", str(tmp_path / "o"), cwd=tmp_path)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     blocker = tmp_path / "file"
     blocker.write_text("")
     r = run_cli("build", "--variant", "2d-audio", "--raw", str(corpus), "--out", str(blocker / "sub"))

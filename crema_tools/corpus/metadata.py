@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from .clips import Clip
+from .clips import EMOTIONS, Clip
 
 MEDIA_DIRS = {"video_flv": ("VideoFlash", ".flv"), "audio_wav": ("AudioWAV", ".wav"), "audio_mp3": ("AudioMP3", ".mp3")}
 """Media kind -> (folder, extension) in the official layout."""
@@ -124,7 +124,7 @@ def actors() -> dict[int, Actor]:
 @lru_cache(maxsize=1)
 def votes() -> dict[str, dict[str, dict[str, int]]]:
     """clip id -> modality (voice, face, multimodal) -> emotion code -> number of raters' votes."""
-    letter_to_code = {code[0]: code for code in ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")}
+    letter_to_code = {code[0]: code for code in EMOTIONS}
     out: dict[str, dict[str, dict[str, int]]] = {}
     for r in _rows("votes.csv.gz"):
         per_modality: dict[str, dict[str, int]] = {}
