@@ -85,7 +85,7 @@ def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> Non
     else:
         crops = [(0, 0, width, height)] * len(picks)
     f.n_frames = len(picks)
-    f.video_mp4 = video3d.encode_frames([video3d.crop_resize_yuv420(planes[p], c) for p, c in zip(picks, crops)])
+    f.video_mp4 = video3d.encode_frames([video3d.crop_resize_frame(planes[p], c) for p, c in zip(picks, crops)])
 
 
 def _read_audio(raw: Path, clip_id: str) -> media.Audio:

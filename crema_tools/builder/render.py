@@ -112,7 +112,7 @@ def _render_3d_multimodal(f: ClipFeatures) -> dict[str, bytes]:
 
 
 VIDEO_PARAMS = {"fps": video3d.FPS, "size": [video3d.SIZE, video3d.SIZE], "resampling": "by timestamp",
-                "storage": video3d.CODEC, "face_crop": False}
+                "storage": video3d.CODEC, "resize": video3d.RESIZE, "face_crop": False}
 MEL_3D_PARAMS = {**spectrogram.PARAMS, "storage": "float16 dB re clip max, floored at -80 dB, shape (n_mels, columns)",
                  "chunks": "chunk i = the mel columns centred in [i/24, (i+1)/24) s; each resized to 224x224 when loaded"}
 
