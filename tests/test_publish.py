@@ -1,0 +1,274 @@
+"""Publishing: card templates as package data, dataset checks, and pushes to a loopback Hub.
+
+The pushes run the real command lines in subprocesses against tests/hubserver.py (HF_ENDPOINT is
+read when huggingface_hub is imported), with HF_HUB_DISABLE_XET=1 so that uploads take the Git
+LFS path the stand-in speaks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hubserver import FakeHub
+from huggingface_hub import DatasetCard, ModelCard
+from typer.testing import CliRunner
+
+import model_zoo
+from crema_tools.builder.card import render_card
+from crema_tools.builder.pipeline import build
+from crema_tools.cli import app
+from crema_tools.publish import PublishError, validate_dataset
+from crema_tools.synthetic import generate_corpus
+from crema_tools.variants import VARIANTS
+from model_zoo.config import ModelZooError
+from model_zoo.push import push_run
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "hf_loopback_test_token_0123456789"
+CLIPS = ["1001_DFA_ANG_XX", "1002_DFA_SAD_XX", "1001_DFA_HAP_XX", "1002_IEO_NEU_XX"]
+
+
+def run(args: list[str], hub: FakeHub | None, home: Path, token: str | None = TOKEN, cwd: Path | None = None):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env.update({"HF_HOME": str(home), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                "no_proxy": "127.0.0.1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+    if hub is not None:
+        env["HF_ENDPOINT"] = hub.endpoint
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+
+
+def ok(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert TOKEN not in r.stdout + r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """2d-audio and 3d-multimodal built from four synthetic clips."""
+    root = tmp_path_factory.mktemp("publish")
+    generate_corpus(root / "raw", CLIPS, seed=0)
+    build(root / "raw", root / "crema-d-sample", ["2d-audio", "3d-multimodal"], progress=False)
+    return root / "crema-d-sample"
+
+
+@pytest.fixture()
+def folder(dataset, tmp_path) -> Path:
+    """A copy of the built folder a test may change."""
+    return Path(shutil.copytree(dataset, tmp_path / dataset.name))
+
+
+def local_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# --- card templates ---------------------------------------------------------------------------
+
+
+def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(dataset, tmp_path):
+    """`pip install --target` (like --user) puts no data under sys.prefix: the templates must be package data."""
+    pip = [sys.executable, "-m", "pip"]
+    r = subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    wheel = next((tmp_path / "dist").glob("crema_tools-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"crema_tools/cards/dataset_card.md", "crema_tools/cards/model_card.md", "crema_tools/cards/__init__.py"} <= names
+    assert not any(n.startswith(("cards/", "share/")) or ".data/" in n for n in names)
+    source = {p.relative_to(REPO).as_posix() for d in ("crema_tools", "model_zoo") for p in (REPO / d).rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts}
+    missing = sorted(n for n in source if n not in names)
+    assert not missing, f"left out of the wheel (list the package or its data in [tool.setuptools]): {missing}"
+
+    target = tmp_path / "target"
+    r = subprocess.run([*pip, "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    shutil.copytree(dataset / "2d-audio", tmp_path / "ds" / "2d-audio")
+    code = (
+        "import sys, crema_tools, crema_tools.cards, model_zoo\n"
+        "from pathlib import Path\n"
+        "from crema_tools.builder.card import write_card\n"
+        f"target = Path({str(target)!r})\n"
+        "assert all(Path(m.__file__).is_relative_to(target) for m in (crema_tools, crema_tools.cards, model_zoo))\n"
+        "write_card(Path('ds'), 'org/from-wheel')\n"
+        "model_zoo.create_model('simple3d', variant='3d-audio').save_pretrained('model')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    card = DatasetCard.load(tmp_path / "ds" / "README.md")
+    assert [c["config_name"] for c in card.data.configs] == ["2d-audio"] and 'load_dataset("org/from-wheel"' in card.text
+    assert ModelCard.load(tmp_path / "model" / "README.md").data.library_name == "crema-tools"
+
+
+# --- the dataset card -------------------------------------------------------------------------
+
+
+def fake_report(variant: str, fold: int | None = None, source: str = "crema-d", **changes) -> dict:
+    v = VARIANTS[variant]
+    splits = {"train": {"samples": 5209, "shards": ["train-00000.tar"]}, "test": {"samples": 2233, "shards": ["test-00000.tar"]}}
+    return {"variant": variant, "description": v.description, "shape": v.shape, "protocol": "speaker-kfold",
+            "protocol_description": "actor-disjoint 5-fold cross-validation", "seed": 3, "fold": fold,
+            "source": source, "splits": splits, "samples": 7442, "skipped": [], "members": v.members,
+            "metadata_fields": v.metadata_fields, **changes}
+
+
+def test_dataset_card_metadata_round_trips_and_its_table_holds():
+    reports = [fake_report("2d-multimodal", fold=2, description="face crop | spectrogram, side by side"),
+               fake_report("3d-vision", fold=2)]
+    text = render_card(reports, "my-org/crema-d")
+    card = DatasetCard(text)
+    data = card.data.to_dict()
+    assert data["license"] == "odbl" and data["language"] == ["en"] and data["size_categories"] == ["1K<n<10K"]
+    assert set(data["task_categories"]) == {"audio-classification", "image-classification", "video-classification"}
+    assert "audio-emotion-recognition" in data["task_ids"] and "synthetic" not in data["tags"]
+    assert [c["config_name"] for c in data["configs"]] == ["2d-multimodal", "3d-vision"]
+    assert data["crema_tools"]["fold"] == 2 and data["crema_tools"]["samples"]["3d-vision"] == {"train": 5209, "test": 2233}
+    assert DatasetCard(str(card)).data.to_dict() == data  # what the card writes, it reads back
+    rows = [line for line in card.text.splitlines() if line.startswith("| `")]
+    assert len(rows) == 2 and all(line.replace("\\|", "").count("|") == 6 for line in rows)  # 5 cells each
+    assert "face crop \\| spectrogram" in card.text
+    assert 'load_dataset("my-org/crema-d", "2d-multimodal"' in card.text
+    assert "`speaker-kfold` fold 2 with seed 3" in card.text and "--fold 2 --seed 3" in card.text
+    assert "stays raw bytes" in card.text and "crema_tools.load" in card.text  # the 3d-vision mp4 note
+
+    synthetic = DatasetCard(render_card([fake_report("2d-audio", source="synthetic")]))
+    assert "synthetic" in synthetic.data.tags and "<your-org>/" in synthetic.text and "stays raw bytes" not in synthetic.text
+
+
+# --- checks before a push ---------------------------------------------------------------------
+
+
+def test_validate_accepts_a_build_and_names_what_is_wrong(folder):
+    check = validate_dataset(folder)
+    assert check.configs == ["2d-audio", "3d-multimodal"] and "README.md" in check.files
+    reports = {n: json.loads((folder / n / "report.json").read_text()) for n in check.configs}
+    assert check.samples == {n: {s: v["samples"] for s, v in r["splits"].items()} for n, r in reports.items()}
+
+    (folder / ".3d-multimodal.partial").mkdir()
+    shard = sorted((folder / "2d-audio").glob("train-*.tar"))[0]
+    shutil.copyfile(shard, folder / "2d-audio" / "train-00009.tar")
+    report = json.loads((folder / "3d-multimodal" / "report.json").read_text())
+    report["splits"]["train"]["samples"] += 1
+    (folder / "3d-multimodal" / "report.json").write_text(json.dumps(report))
+    with pytest.raises(PublishError) as e:
+        validate_dataset(folder)
+    message = str(e.value)
+    assert ".3d-multimodal.partial" in message and "2d-audio/train-00009.tar" in message
+    assert "3d-multimodal train: the report says" in message and "\n" not in message
+
+    (folder / "README.md").write_text("---\nconfigs: [unclosed\n---\n")
+    with pytest.raises(PublishError, match="YAML header does not parse"):
+        validate_dataset(folder)
+
+
+def test_push_checks_first_and_uploads_nothing_when_a_check_fails(folder):
+    (folder / "3d-multimodal" / "test-00000.tar").unlink()
+    with FakeHub() as hub:
+        result = CliRunner().invoke(app, ["push", str(folder), "--repo-id", "org/broken"])
+        assert hub.requests == []
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ")
+    assert "3d-multimodal/test-00000.tar: listed in the report but missing" in result.output
+
+
+def test_push_takes_the_token_from_the_environment_only(dataset, tmp_path):
+    help_text = CliRunner().invoke(app, ["push", "--help"]).output
+    assert "--token" not in help_text and "HF_TOKEN" in help_text
+    with FakeHub() as hub:
+        r = run(["-m", "crema_tools", "push", str(dataset), "--repo-id", "org/no-token"], hub, tmp_path / "home", token=None)
+        assert hub.requests == []
+    assert r.returncode == 2 and r.stderr.startswith("error: not logged in") and r.stderr.count("\n") == 1
+
+
+# --- the whole story: push both, load both back by repo id ------------------------------------
+
+
+def test_push_dataset_and_checkpoint_then_load_both_by_repo_id(folder, tmp_path):
+    model = model_zoo.create_model("simple3d", variant="3d-multimodal")
+    run_dir = tmp_path / "run"
+    model.save_pretrained(run_dir)
+    metrics = {"model": "simple3d", "variant": "3d-multimodal", "protocol": "paper", "seed": 0, "seeds": [0, 1],
+               "source": "synthetic", "dataset": {"path_or_repo": str(folder), "revision": None}, "recipe": None,
+               "splits": {"test": {"samples": 2, "accuracy": 0.5, "uar": 0.5, "macro_f1": 0.3333}},
+               "summary": {"test": {"accuracy": {"mean": 0.5, "std": 0.1}, "uar": {"mean": 0.5, "std": 0.2},
+                                    "macro_f1": {"mean": 0.3333, "std": 0.05}}},
+               "human": {"test": {"accuracy": 0.625, "modality": "multimodal"}}}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    home = tmp_path / "home"
+    ds_repo, model_repo = "crema-org/crema-d-sample", "crema-org/simple3d-3d-multimodal"
+
+    with FakeHub() as hub:
+        out = ok(run(["-m", "crema_tools", "push", str(folder), "--repo-id", ds_repo, "--revision", "v1", "--private"],
+                     hub, home))
+        assert f"{hub.endpoint}/datasets/{ds_repo}/tree/v1" in out
+        uploads = sum(r.startswith("PUT /lfs/") for r in hub.requests)
+        ok(run(["-m", "crema_tools", "push", str(folder), "--repo-id", ds_repo, "--revision", "v1"], hub, home))
+        assert sum(r.startswith("PUT /lfs/") for r in hub.requests) == uploads  # a second push sends no shard again
+
+        with pytest.raises(ModelZooError, match="--dataset-repo-id"):  # a run on a local folder names no Hub dataset
+            push_run(run_dir, model_repo)
+        ok(run(["-m", "model_zoo.push", str(run_dir), "--repo-id", model_repo, "--dataset-repo-id", ds_repo,
+                "--dataset-revision", "v1"], hub, home))
+
+        repo = hub.repos[("dataset", ds_repo)]
+        remote, main = hub.files("dataset", ds_repo, "v1"), hub.files("dataset", ds_repo, "main")
+        model_files = hub.files("model", model_repo)
+        assert ("model", ds_repo) not in hub.repos and ("dataset", model_repo) not in hub.repos
+        assert repo.private and main == {} and len(repo.messages) == 2  # created, then one commit on v1
+        assert remote == local_files(folder)  # every file, byte for byte, on the branch asked for
+        assert hub.auth == {TOKEN}
+
+        code = (
+            "import json, torch, crema_tools, model_zoo\n"
+            "from datasets import load_dataset\n"
+            f"ds = load_dataset({ds_repo!r}, '3d-multimodal', split='train', revision='v1')\n"
+            f"items = list(crema_tools.load({ds_repo!r}, '2d-audio', 'train', revision='v1'))\n"
+            f"m = model_zoo.from_pretrained({model_repo!r})\n"
+            f"z = model_zoo.ZooModel.from_pretrained({model_repo!r})\n"
+            f"torch.save(m.state_dict(), {str(tmp_path / 'loaded.pt')!r})\n"
+            "print(json.dumps({'rows': len(ds), 'mp4': type(ds[0]['mp4']).__name__, 'names': ds.features['cls'].names,\n"
+            "                  'items': len(items), 'classes': [type(m).__name__, type(z).__name__],\n"
+            "                  'cfg': m.pretrained_cfg.to_dict()}))\n"
+        )
+        loaded = json.loads(ok(run(["-c", code], hub, home)).strip().splitlines()[-1])
+
+    reports = {n: json.loads((folder / n / "report.json").read_text()) for n in ("2d-audio", "3d-multimodal")}
+    assert loaded["rows"] == reports["3d-multimodal"]["splits"]["train"]["samples"] and loaded["mp4"] == "bytes"
+    assert loaded["names"] == ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]
+    assert loaded["items"] == reports["2d-audio"]["splits"]["train"]["samples"]
+    assert loaded["classes"] == ["Simple3D", "Simple3D"]
+    assert loaded["cfg"] == json.loads(json.dumps(model.pretrained_cfg.to_dict()))
+    state = torch.load(tmp_path / "loaded.pt", weights_only=True)
+    assert state.keys() == model.state_dict().keys() and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+    dataset_card = DatasetCard(remote["README.md"].decode())
+    assert f'load_dataset("{ds_repo}", "3d-multimodal"' in dataset_card.text and "synthetic" in dataset_card.data.tags
+    assert {"model.safetensors", "config.json", "README.md", "metrics.json"} == set(model_files)
+    assert json.loads(model_files["config.json"])["library_name"] == "crema-tools"
+    assert json.loads(model_files["metrics.json"]) == metrics
+    card_path = tmp_path / "model_card.md"
+    card_path.write_bytes(model_files["README.md"])
+    card = ModelCard.load(card_path)
+    assert card.data.datasets == [ds_repo] and card.data.library_name == "crema-tools"
+    results = {(r.dataset_split, r.metric_type): r for r in card.data.eval_results}
+    for key, hub_id in (("accuracy", "accuracy"), ("uar", "recall"), ("macro_f1", "f1")):
+        r = results[("test", hub_id)]
+        assert r.metric_value == pytest.approx(metrics["summary"]["test"][key]["mean"])
+        assert r.metric_args["std"] == pytest.approx(metrics["summary"]["test"][key]["std"]) and r.metric_args["seeds"] == [0, 1]
+        assert (r.dataset_type, r.dataset_config, r.dataset_revision) == (ds_repo, "3d-multimodal", "v1")
+        assert r.dataset_args["protocol"] == "paper" and r.task_type == "video-classification"
+    assert f'model_zoo.from_pretrained("{model_repo}")' in card.text and "62.5%" in card.text  # the human baseline
+    assert yaml.safe_load(model_files["README.md"].decode().split("---")[1])["model-index"][0]["name"]
