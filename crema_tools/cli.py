@@ -64,13 +64,22 @@ def build(
     workers: int = typer.Option(_default_workers(), help="Decoding processes (0: decode in this process)."),
     device: Optional[str] = typer.Option(None, help="Device for face detection: cpu, cuda. Default: cuda when there is one."),
     face_crop: bool = typer.Option(False, "--face-crop", help="3d-vision / 3d-multimodal: crop frames to the face (a box smoothed over time)."),
+    force: bool = typer.Option(False, "--force", help="Replace what crema-tools did not write in --out (a README.md, "
+                               "files in a config's folder) instead of refusing."),
+    unit_size: int = typer.Option(256, "--unit-size", help="Clips per work unit: each writes one shard per split, is "
+                                  "what a killed build resumes from and what parallel processes share out."),
 ) -> None:
-    """Build dataset configs as WebDataset shards with a dataset card, ready for `load_dataset`."""
-    from .builder.pipeline import build as run_build, check_options
+    """Build dataset configs as WebDataset shards with a dataset card, ready for `load_dataset`.
+
+    Run it again after an interruption: it resumes, redoing only the unfinished work units.
+    Under `accelerate launch -m crema_tools build ...` the processes share the work units.
+    """
+    from .builder.pipeline import BuildInterrupted, SaidByProcessZero, build as run_build, check_options
     from .synthetic import ensure_sample
 
+    rank = os.environ.get("RANK", "0") or "0"
     try:  # arguments first: a typo costs nothing, not a sample corpus written first
-        check_options(variant, protocol, seed, workers, fold)
+        check_options(variant, protocol, seed, workers, fold, unit_size)
     except CremaToolsError as e:
         fail(str(e))
     if raw is None:
@@ -84,10 +93,15 @@ def build(
             raw = ensure_sample()
     try:
         reports = run_build(raw, out, variant, protocol=protocol, seed=seed, workers=workers, device=device,
-                            face_crop=face_crop, fold=fold)
+                            face_crop=face_crop, fold=fold, force=force, unit_clips=unit_size)
+    except SaidByProcessZero:
+        raise typer.Exit(2)
     except CremaToolsError as e:
-        fail(str(e))
-    _print_summary(out, reports)
+        fail(str(e) if rank == "0" else f"process {rank}: {e}")
+    except BuildInterrupted as e:
+        fail(str(e) if rank == "0" else f"process {rank}: {e}", 128 + e.signum)
+    if reports is not None:  # None: a process other than process 0 of a parallel build
+        _print_summary(out, reports)
 
 
 def _print_summary(out: Path, reports: dict) -> None:

@@ -88,6 +88,7 @@ class VariantSummary:
 class InspectReport:
     folder: Path
     variants: list[VariantSummary]
+    in_progress: list[str] = field(default_factory=list)  # a running build, unfinished builds kept for a resume
 
     @property
     def sheets(self) -> dict[str, Path]:
@@ -108,6 +109,7 @@ class InspectReport:
         lines = synthetic_banner() if self.synthetic else []
         lines.append(f"Dataset {self.folder}: {len(self.variants)} config(s) inspected "
                      f"({', '.join(v.name for v in self.variants)})")
+        lines += self.in_progress
         for v in self.variants:
             lines += [""] + render_variant(v)
         return "\n".join(lines)
@@ -136,7 +138,9 @@ def inspect_dataset(path_or_repo_id: str | Path, variants: Sequence[str] | None 
         for pick in (p for picks in s.picks.values() for p in picks):
             pick.media = {}  # drawn: no need to hold a config's videos while the next one is read
         summaries.append(s)
-    return InspectReport(folder, summaries)
+    from .builder.outdir import describe_partial
+
+    return InspectReport(folder, summaries, describe_partial(folder))
 
 
 def built_variants(folder: Path) -> list[str]:
@@ -150,8 +154,11 @@ def locate(path_or_repo_id: str | Path, variants: Sequence[str] | None) -> tuple
         return hub_folder(str(path_or_repo_id), variants)
     built = built_variants(local)
     if not built:
+        from .builder.outdir import describe_partial
+
         raise LoadError(f"{local}: no built config here (no <variant>/report.json); "
-                        f"build one with `crema-tools build --variant 2d-multimodal --out {local}`")
+                        f"build one with `crema-tools build --variant 2d-multimodal --out {local}`"
+                        + "".join(f" {line}" for line in describe_partial(local)))
     names = list(dict.fromkeys(variants or built))
     missing = [n for n in names if n not in built]
     if missing:

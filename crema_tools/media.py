@@ -2,6 +2,18 @@
 
 Every reader raises `MediaError` with a reason a user can act on; the build records the reason
 per clip and goes on. Nothing here needs system FFmpeg: PyAV bundles it.
+
+Two sanity checks go beyond "does it decode":
+
+- A file whose content is not what its extension says (an MP4 or an MP3 named `.flv`, an FLV
+  named `.wav`) is refused, so the clip is skipped with that reason. Every official file is an
+  FLV or a RIFF WAVE: anything else was re-encoded or swapped after the release, and its frames,
+  timing and audio would differ from everyone else's build of the same clip, so the promise that
+  the same corpus gives the same shards would silently break.
+- Audio with almost no dynamic range (`MIN_DYNAMIC_RANGE_DB`) is kept, with a flag in the
+  report (`flagged`, with the measured range). The threshold is a heuristic: a noisy or very
+  quiet recording can still be a genuine clip its raters labelled, and dropping it would change
+  the split's counts against other works; the flag lets users find and drop such clips.
 """
 
 from __future__ import annotations
@@ -21,6 +33,12 @@ MAX_CLIP_SECONDS = 10.0
 MIN_CLIP_SECONDS = 0.3
 TRUNCATED_BELOW = 0.9
 """A stream holding less than this share of what its header promises is truncated."""
+MIN_DYNAMIC_RANGE_DB = 10.0
+"""Speech spans 20 dB or more between its pauses and its loudest syllables; a clip whose frames
+all lie within 10 dB of each other holds a steady hum or noise, not a voice."""
+
+EXPECTED_FORMAT = {".flv": "FLV", ".wav": "WAV"}
+"""What the official files hold, by extension."""
 
 
 class MediaError(CremaToolsError):
@@ -38,15 +56,61 @@ class Audio:
         return len(self.samples) / self.rate
 
 
+def sniff_format(head: bytes) -> str | None:
+    """The kind of media file its first bytes announce, or None when they announce nothing known."""
+    if head.startswith(b"FLV"):
+        return "FLV"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[4:8] == b"ftyp":
+        return "MP4"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "MP3"
+    if head.startswith(b"OggS"):
+        return "Ogg"
+    if head.startswith(b"fLaC"):
+        return "FLAC"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "Matroska/WebM"
+    return None
+
+
 def check_file(path: Path, label: str) -> None:
-    """Fail early on what is not media at all: missing, empty, or a Git LFS pointer."""
+    """Fail early on what is not media at all: missing, empty, unreadable, a Git LFS pointer, or
+    a known media format other than the one its extension names."""
     if not path.is_file():
         raise MediaError(f"{label}: file is missing")
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise MediaError(f"{label}: cannot be read ({e.strerror or e})") from None
     if size == 0:
         raise MediaError(f"{label}: file is empty (0 bytes)")
     if size <= LFS_POINTER_MAX_BYTES and read_lfs_pointer(path) is not None:
         raise MediaError(f"{label}: Git LFS pointer, not media; the clone was made without Git LFS: {LFS_FIX}")
+    expected, found = EXPECTED_FORMAT.get(path.suffix.lower()), sniff_format(head)
+    if expected and found and found != expected:
+        raise MediaError(_mismatch(label, found, expected))
+
+
+def _mismatch(label: str, found: str, expected: str) -> str:
+    return (f"{label}: holds {found} content, not the {expected} its extension names: not the official file "
+            f"(re-encoded or swapped); run `crema-tools verify`, then `crema-tools fetch` to replace it")
+
+
+def mel_dynamic_range_db(mel_db: np.ndarray) -> float:
+    """The spread of a clip's loudness: the 95th minus the 5th percentile of its frames' energies (dB).
+
+    `mel_db` is a (mels, frames) power spectrogram in dB (any reference): each column's energy is
+    the sum of its bands' powers, so the measure follows the clip's 93 ms analysis windows.
+    """
+    db = np.asarray(mel_db, dtype=np.float64)
+    if db.ndim != 2 or db.shape[1] == 0:
+        return 0.0
+    energy = 10.0 * np.log10(np.power(10.0, (db - db.max()) / 10.0).sum(axis=0) + 1e-30)
+    return float(np.percentile(energy, 95) - np.percentile(energy, 5))
 
 
 def _check_duration(label: str, seconds: float) -> None:
@@ -61,6 +125,8 @@ def _open(path: Path, label: str):
 
     try:
         return av.open(str(path))
+    except PermissionError as e:
+        raise MediaError(f"{label}: cannot be read ({e.strerror or e})") from None
     except (av.FFmpegError, OSError, ValueError) as e:  # pragma: no branch - PyAV error types vary
         raise MediaError(f"{label}: not a readable media file ({e.__class__.__name__}: {e})") from None
 
@@ -78,6 +144,10 @@ def _media_stream(path: Path, label: str, kind: str):
     """Open a media file and yield (container, its first `kind` stream, duration), all checked."""
     check_file(path, label)
     with _open(path, label) as container:
+        expected = EXPECTED_FORMAT.get(path.suffix.lower())
+        names = container.format.name.split(",")
+        if expected == "FLV" and "flv" not in names:
+            raise MediaError(_mismatch(label, container.format.long_name or container.format.name, expected))
         streams = getattr(container.streams, kind)
         if not streams:
             raise MediaError(f"{label}: has no {kind} stream")
@@ -135,6 +205,8 @@ def read_wav(path: Path, label: str) -> Audio:
             data = w.readframes(promised)
     except (wave.Error, EOFError) as e:
         raise MediaError(f"{label}: not a readable WAV file ({e})") from None
+    except OSError as e:
+        raise MediaError(f"{label}: cannot be read ({e.strerror or e})") from None
     if width != 2:
         raise MediaError(f"{label}: {8 * width}-bit samples; CREMA-D WAVs are 16-bit PCM")
     samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0

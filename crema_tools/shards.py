@@ -6,7 +6,9 @@ the others to do so.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -21,6 +23,97 @@ SAMPLE_FIELDS: dict[str, object] = {
 
 MAX_SAMPLES_PER_SHARD = 1000
 MAX_BYTES_PER_SHARD = 1 << 30
+TMP_MARK = ".tmp-"
+"""A file being written is named `.<final name>.tmp-<pid>` next to its final name."""
+
+
+def _add_sample(tar: tarfile.TarFile, key: str, members: dict[str, bytes]) -> None:
+    """Members in sorted extension order, mtime 0, no owner: a rebuild is byte-identical."""
+    for ext in sorted(members):
+        info = tarfile.TarInfo(f"{key}.{ext}")
+        info.size, info.mtime, info.mode = len(members[ext]), 0, 0o644
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        tar.addfile(info, io.BytesIO(members[ext]))
+
+
+class _Hashing:
+    """A write-only file that hashes and counts what goes through it."""
+
+    def __init__(self, f):
+        self.f, self.sha256, self.bytes = f, hashlib.sha256(), 0
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def write(self, data) -> int:
+        self.f.write(data)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return len(data)
+
+
+def tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+
+
+class ShardFile:
+    """One tar, written under a temporary name and moved to `path` by `commit()`.
+
+    Nothing half-written is ever visible under the final name: a build killed at any point
+    leaves at most a `.<name>.tmp-<pid>` file, which the next build deletes. `commit()` returns
+    the shard's record for report.json: name, samples, sha256 and bytes.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = tmp_name(path)
+        self.keys: list[str] = []
+        self._file = open(self.tmp, "wb")
+        self._hashing = _Hashing(self._file)
+        self._tar: tarfile.TarFile | None = tarfile.open(fileobj=self._hashing, mode="w", format=tarfile.USTAR_FORMAT)
+
+    @property
+    def samples(self) -> int:
+        return len(self.keys)
+
+    def write(self, key: str, members: dict[str, bytes]) -> None:
+        _add_sample(self._tar, key, members)
+        self.keys.append(key)
+
+    def commit(self) -> dict:
+        self._tar.close()
+        self._tar = None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.tmp, self.path)
+        return {"name": self.path.name, "samples": self.samples, "sha256": self._hashing.sha256.hexdigest(),
+                "bytes": self._hashing.bytes}
+
+    def abort(self) -> None:
+        """Close and delete the temporary file (never raises: it runs while another error unwinds)."""
+        try:
+            if self._tar is not None:
+                self._tar.fileobj = None  # do not write the end-of-archive blocks
+        finally:
+            self._tar = None
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            try:
+                self.tmp.unlink()
+            except OSError:
+                pass
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 class ShardWriter:
@@ -50,12 +143,7 @@ class ShardWriter:
         size = sum(len(v) for v in members.values())
         if self._tar is None or self._in_shard >= self.max_samples or (self._in_shard and self._bytes + size > self.max_bytes):
             self._roll()
-        for ext in sorted(members):
-            info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size, info.mtime, info.mode = len(members[ext]), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            self._tar.addfile(info, io.BytesIO(members[ext]))
+        _add_sample(self._tar, key, members)
         self._in_shard += 1
         self._bytes += size
         self.samples += 1
