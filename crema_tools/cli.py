@@ -210,8 +210,9 @@ def push(
     from .publish import push_dataset, validate_dataset
 
     try:
-        typer.echo(f"checked {validate_dataset(dataset).summary()}")
-        result = push_dataset(dataset, repo_id, private=private, revision=revision)
+        check = validate_dataset(dataset)
+        typer.echo(f"checked {check.summary()}")
+        result = push_dataset(dataset, repo_id, private=private, revision=revision, check=check)
     except CremaToolsError as e:
         fail(str(e))
     example = "3d-multimodal" if "3d-multimodal" in result.check.configs else result.check.configs[0]

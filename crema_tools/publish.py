@@ -121,8 +121,12 @@ def _check_recorded(path: Path, samples: int, recorded: dict | None) -> list[str
     return []
 
 
-def validate_dataset(folder: str | Path) -> DatasetCheck:
-    """Check that a built folder is complete and consistent; a PublishError lists every problem found."""
+def validate_dataset(folder: str | Path, *, read_shards: bool = True) -> DatasetCheck:
+    """Check that a built folder is complete and consistent; a PublishError lists every problem found.
+
+    `read_shards=False` trusts the reports' sample counts instead of reading every shard's headers
+    (and hashes): for checking a card again against a folder just checked in full.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise PublishError(f"{folder}: no such folder; give the --out folder of `crema-tools build`")
@@ -165,9 +169,9 @@ def validate_dataset(folder: str | Path) -> DatasetCheck:
     for name, report in sorted(reports.items()):
         config = folder / name
         members = set(report.get("members", {"png": "image"})) | {"json", "cls"}
-        listed = {f"{split}-*.tar": info.get("shards", []) for split, info in report["splits"].items()}
+        listed = {s for info in report["splits"].values() for s in info.get("shards", [])}
         on_disk = sorted(p.name for p in config.glob("*.tar"))
-        for stray in sorted(set(on_disk) - {s for shards in listed.values() for s in shards}):
+        for stray in sorted(set(on_disk) - listed):
             problems.append(f"{name}/{stray}: a shard the report does not list (left from another build?)")
         samples[name] = {}
         for split, info in report["splits"].items():
@@ -177,10 +181,13 @@ def validate_dataset(folder: str | Path) -> DatasetCheck:
                 if not (config / shard).is_file():
                     problems.append(f"{name}/{shard}: listed in the report but missing")
                     continue
-                n = _count_shard(config / shard, members, problems)
-                counted += n
                 files.append(f"{name}/{shard}")
-                problems += _check_recorded(config / shard, n, recorded.get(shard))
+                if read_shards:
+                    n = _count_shard(config / shard, members, problems)
+                    counted += n
+                    problems += _check_recorded(config / shard, n, recorded.get(shard))
+            if not read_shards:
+                counted = info["samples"]
             samples[name][split] = counted
             if counted != info["samples"]:
                 problems.append(f"{name} {split}: the report says {info['samples']} samples, the shards hold {counted}")
@@ -203,21 +210,23 @@ def validate_dataset(folder: str | Path) -> DatasetCheck:
 
 
 def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-                 commit_message: str | None = None) -> PushResult:
+                 commit_message: str | None = None, check: DatasetCheck | None = None) -> PushResult:
     """Validate `folder`, render its card for `repo_id`, and upload it to that Hub dataset repository.
 
     The repository is created if missing (private if `private`; an existing one keeps its
     visibility); `revision` is a branch, created from main if missing. Run again after an
-    interruption: what is already on the Hub is not uploaded twice.
+    interruption: what is already on the Hub is not uploaded twice. `check`: what
+    `validate_dataset(folder)` just returned, not to read every shard twice.
     """
     from huggingface_hub import HfApi
 
     folder = Path(folder)
     require_repo_id(repo_id)
-    check = validate_dataset(folder)
+    if check is None or Path(check.folder) != folder:
+        check = validate_dataset(folder)
     require_token()
     write_card(folder, repo_id)
-    check = validate_dataset(folder)  # the card just written must pass as well
+    check = validate_dataset(folder, read_shards=False)  # the card just written must pass as well
     api = HfApi()
     where = f"dataset repo {repo_id}" + (f" (revision {revision})" if revision else "")
     with hub_errors(where):

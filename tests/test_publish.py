@@ -169,6 +169,16 @@ def test_validate_accepts_a_build_and_names_what_is_wrong(folder):
     assert ".3d-multimodal.partial" in message and "2d-audio/train-00009.tar" in message
     assert "3d-multimodal train: the report says" in message and "\n" not in message
 
+    shutil.rmtree(folder / ".3d-multimodal.partial")
+    (folder / "2d-audio" / "train-00009.tar").unlink()
+    report["splits"]["train"]["samples"] -= 1
+    test = report["splits"]["test"]
+    shard = folder / "3d-multimodal" / test["shards"][0]
+    test["shard_info"] = [{"name": shard.name, "samples": test["samples"], "bytes": shard.stat().st_size, "sha256": "0" * 64}]
+    (folder / "3d-multimodal" / "report.json").write_text(json.dumps(report))
+    with pytest.raises(PublishError, match=f"3d-multimodal/{shard.name}: its sha256 is not the one the report records"):
+        validate_dataset(folder)
+
     (folder / "README.md").write_text("---\nconfigs: [unclosed\n---\n")
     with pytest.raises(PublishError, match="YAML header does not parse"):
         validate_dataset(folder)
