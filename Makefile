@@ -6,25 +6,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= crema-d-datasets
 
-.PHONY: setup sample test bench clean
+.PHONY: setup sample test lint bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# exactly the tested set (constraints.txt) of the ranges pyproject.toml declares
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 sample: setup
 	$(BIN)/crema-tools build --variant 2d-multimodal --out $(OUT)
 	$(BIN)/crema-tools inspect $(OUT) --variant 2d-multimodal
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q -ra
 
+lint: setup
+	$(BIN)/ruff check crema_tools model_zoo tests bench scripts
+
 bench: setup
-	$(BIN)/python bench/bench_build_2d.py
+	$(BIN)/python bench/bench_build.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
