@@ -211,9 +211,10 @@ class CremaDataset(torch.utils.data.IterableDataset):
         if split not in self.report["splits"]:
             raise LoadError(f"{variant}: no split {split!r} (splits: {', '.join(self.report['splits'])})")
         self.folder, self.variant, self.split = folder, variant, split
-        entries = self.report["splits"][split]["shards"]
-        self.shards = [folder / variant / (e["name"] if isinstance(e, dict) else e) for e in entries]
-        self.shard_samples = [e.get("samples") if isinstance(e, dict) else None for e in entries]
+        info = self.report["splits"][split]
+        counts = {e["name"]: e["samples"] for e in info.get("shard_info", [])}  # older reports: names only
+        self.shards = [folder / variant / name for name in info["shards"]]
+        self.shard_samples = [counts.get(name) for name in info["shards"]]
         if shuffle_buffer < 1:
             raise LoadError(f"shuffle_buffer must be at least 1, not {shuffle_buffer}")
         self.shuffle, self.seed, self.shuffle_buffer, self.even = shuffle, seed, shuffle_buffer, even

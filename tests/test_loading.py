@@ -140,3 +140,18 @@ def test_corrupt_members_and_truncated_shards_are_named(built, tmp_path):
     shard.write_bytes(blob[: len(blob) // 2 + 100])
     with pytest.raises(LoadError, match=f"{shard}: unreadable shard"):
         list(crema_tools.load(tmp_path, "2d-audio", "train"))
+
+
+def test_a_shard_holding_fewer_samples_than_its_report_is_named(built, tmp_path):
+    """A shard cut on a member boundary still reads as a tar: the counts in report.json catch it."""
+    shutil.copytree(built / "2d-audio", tmp_path / "2d-audio")
+    shard = sorted((tmp_path / "2d-audio").glob("train-*.tar"))[0]
+    with tarfile.open(shard) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    last_key = members[-1][0].name.split(".")[0]
+    with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for m, data in members:
+            if not m.name.startswith(last_key + "."):
+                tar.addfile(m, io.BytesIO(data))
+    with pytest.raises(LoadError, match=f"{shard}: holds .* samples, report.json says"):
+        list(crema_tools.load(tmp_path, "2d-audio", "train"))
