@@ -222,6 +222,61 @@ def push(
                f'or crema_tools.load("{repo_id}", "{example}", "train"{revision_arg})')
 
 
+@app.command()
+def predict(
+    videos: List[Path] = typer.Argument(..., help="Videos (FLV, MP4, MOV, WebM, MKV, ...) or folders of them."),
+    model: str = typer.Option(..., "--model", "-m", help="A checkpoint folder (model_zoo.train --out) or Hub model id ORG/NAME."),
+    wav: Optional[Path] = typer.Option(None, help="Audio to use instead of the video's own track (one video only)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    csv: Optional[Path] = typer.Option(None, help="Also write one CSV row per video to this file."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda. Default: cuda when there is one."),
+) -> None:
+    """The six emotions' probabilities for any video with a face and speech, by a model_zoo checkpoint.
+
+    The video gets exactly the preprocessing of the model's variant (2D: middle-frame face crop and
+    mel; 3D: 24 fps frames and aligned mel chunks, padded or sampled as the model wants). A video
+    without a face is centre-cropped and one without audio gets a silent spectrogram: each is said.
+    """
+    import model_zoo
+
+    from .predict import as_json as to_json, find_videos, predict as run_predict
+
+    try:
+        paths = find_videos(videos)
+        if wav is not None and len(paths) != 1:
+            fail("--wav goes with one video")
+        import torch
+
+        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        net = model_zoo.from_pretrained(model).to(dev)
+        from tqdm.auto import tqdm
+
+        results = []
+        for path in tqdm(paths, desc="predicting", unit="video", disable=len(paths) < 2, file=sys.stderr):
+            results += run_predict(net, [path], wav=wav, device=dev)
+    except CremaToolsError as e:
+        fail(str(e))
+    names = list(results[0].probabilities)
+    if as_json:
+        typer.echo(to_json(results))
+    else:
+        from .tables import text_table
+
+        rows = [[Path(r.path).name, r.emotion, *(f"{r.probabilities[n]:.3f}" for n in names)] for r in results]
+        typer.echo("\n".join(text_table(["video", "emotion", *names], rows, "ll" + "r" * len(names))))
+    for r in results:
+        for note in r.notes:
+            typer.echo(f"{Path(r.path).name}: {note}", err=True)
+    if csv is not None:
+        import csv as csv_module
+
+        with open(csv, "w", newline="") as fh:
+            writer = csv_module.writer(fh)
+            writer.writerow(["path", "emotion", *names, "notes"])
+            for r in results:
+                writer.writerow([r.path, r.emotion, *(f"{r.probabilities[n]:.6f}" for n in names), "; ".join(r.notes)])
+
+
 def main() -> None:
     try:
         app()

@@ -1,5 +1,8 @@
 """The base class of every zoo model: Hub save/load and the pretrained config."""
 
+import contextlib
+import io
+
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
@@ -59,7 +62,10 @@ class ZooModel(
 
     @classmethod
     def _from_pretrained(cls, *, strict: bool = True, **kwargs):
-        return super()._from_pretrained(strict=strict, **kwargs)
+        # the mixin prints "Loading weights from local directory" to stdout, which would corrupt
+        # the JSON that `crema-tools predict --json` and scripts print there
+        with contextlib.redirect_stdout(io.StringIO()):
+            return super()._from_pretrained(strict=strict, **kwargs)
 
     def generate_model_card(self, *args, evaluation: str | None = None, metrics: dict | None = None,
                             dataset_repo_id: str | None = None, dataset_revision: str | None = None,

@@ -38,10 +38,14 @@ class ClipFeatures:
     ogm_ge_spectrogram: np.ndarray | None = None  # ogm-ge: (257, 188) float32, log(|STFT| + 1e-7)
     errors: dict[str, str] = field(default_factory=dict)
     derived: dict[str, object] = field(default_factory=dict)  # images several variants share, made once
+    files: dict[str, Path] = field(default_factory=dict)  # "video" / "wav" outside the corpus layout (predict)
 
 
-def _video_path(raw: Path, clip_id: str) -> tuple[Path, str]:
-    rel = media_relpath(clip_id, "video_flv")
+def _video_path(raw: Path, f: ClipFeatures) -> tuple[Path, str]:
+    """The clip's video and the name errors give it: its corpus path, or a file given directly."""
+    if "video" in f.files:
+        return f.files["video"], str(f.files["video"])
+    rel = media_relpath(f.clip_id, "video_flv")
     return raw / rel, rel
 
 
@@ -52,7 +56,7 @@ def _checked(rel: str) -> None:
 
 
 def step_middle_frame(raw: Path, f: ClipFeatures) -> None:
-    path, rel = _video_path(raw, f.clip_id)
+    path, rel = _video_path(raw, f)
     _checked(rel)
     f.middle_frame, f.video_duration = media.read_middle_frame(path, rel)
 
@@ -66,7 +70,7 @@ def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> Non
     from .. import video3d
     from ..faces import detect_faces, square_crop_box
 
-    path, rel = _video_path(raw, f.clip_id)
+    path, rel = _video_path(raw, f)
     _checked(rel)
     planes, times, f.video_duration = media.read_all_frames(path, rel, pixel_format="yuv420p")
     picks = video3d.resample_times(times, video3d.source_fps(times))
@@ -88,13 +92,16 @@ def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> Non
     f.video_mp4 = video3d.encode_frames([video3d.crop_resize_frame(planes[p], c) for p, c in zip(picks, crops)])
 
 
-def _read_audio(raw: Path, clip_id: str) -> media.Audio:
+def _read_audio(raw: Path, f: ClipFeatures) -> media.Audio:
     """Audio from AudioWAV when the file is there, else from the FLV's audio track."""
-    wav_rel = media_relpath(clip_id, "audio_wav")
+    if f.files:  # a file given directly: its WAV, else the video's own track
+        wav = f.files.get("wav")
+        return media.read_wav(wav, str(wav)) if wav else media.read_flv_audio(*_video_path(raw, f))
+    wav_rel = media_relpath(f.clip_id, "audio_wav")
     if (raw / wav_rel).exists():
         _checked(wav_rel)
         return media.read_wav(raw / wav_rel, wav_rel)
-    path, rel = _video_path(raw, clip_id)
+    path, rel = _video_path(raw, f)
     if not path.exists():
         raise media.MediaError(f"{wav_rel} and {rel}: both missing, no audio for this clip")
     _checked(rel)
@@ -103,7 +110,7 @@ def _read_audio(raw: Path, clip_id: str) -> media.Audio:
 
 def step_mel(raw: Path, f: ClipFeatures) -> None:
     """Audio from AudioWAV when the file is there, else from the FLV's audio track."""
-    audio = _read_audio(raw, f.clip_id)
+    audio = _read_audio(raw, f)
     signal = spectrogram.resample(audio.samples, audio.rate)
     f.mel_db = spectrogram.to_db(spectrogram.mel_power(signal)).numpy()
     f.audio_duration, f.audio_source = audio.duration, audio.source
@@ -119,7 +126,7 @@ def step_frames_1fps(raw: Path, f: ClipFeatures) -> None:
 
     from .. import ogm_ge, video3d
 
-    path, rel = _video_path(raw, f.clip_id)
+    path, rel = _video_path(raw, f)
     _checked(rel)
     planes, times, f.video_duration = media.read_all_frames(path, rel, pixel_format="yuv420p")
     f.source_fps = round(video3d.source_fps(times))
@@ -133,7 +140,7 @@ def step_ogm_ge_stft(raw: Path, f: ClipFeatures) -> None:
     """OGM-GE's spectrogram: audio at 22,050 Hz, tiled to 3 s, clipped, log(|STFT| + 1e-7)."""
     from .. import ogm_ge
 
-    audio = _read_audio(raw, f.clip_id)
+    audio = _read_audio(raw, f)
     f.ogm_ge_spectrogram = ogm_ge.log_stft(spectrogram.resample(audio.samples, audio.rate))
     f.audio_duration, f.audio_source = audio.duration, audio.source
 
@@ -157,7 +164,16 @@ def bind_steps(names: Sequence[str], face_crop: bool = False) -> tuple[Step, ...
 
 def extract(raw: Path, clip_id: str, steps: tuple[Step, ...]) -> ClipFeatures:
     """Run the steps on one clip; a failing step records its reason and the others still run."""
-    f = ClipFeatures(clip_id)
+    return _run(raw, ClipFeatures(clip_id), steps)
+
+
+def extract_file(video: Path, steps: tuple[Step, ...], wav: Path | None = None) -> ClipFeatures:
+    """Run the steps on any video (and optionally a WAV) outside the corpus layout: what predict reads."""
+    files = {"video": Path(video), **({"wav": Path(wav)} if wav else {})}
+    return _run(Path(video).parent, ClipFeatures(Path(video).stem, files=files), steps)
+
+
+def _run(raw: Path, f: ClipFeatures, steps: tuple[Step, ...]) -> ClipFeatures:
     for name, step in steps:
         try:
             step(raw, f)
