@@ -17,6 +17,7 @@ import pytest
 from crema_tools.builder import pipeline
 from crema_tools.builder.outdir import LOCK_NAME, describe_partial
 from crema_tools.builder.pipeline import BuildInterrupted, build
+from crema_tools.inspect import inspect_dataset
 from crema_tools.shards import TMP_MARK, sha256_file
 
 UNIT = 4  # 24 clips: 6 work units
@@ -81,6 +82,7 @@ def test_interrupted_build_keeps_the_old_config_and_resumes_to_the_same_bytes(co
     finished = sorted(p.name for p in (partial / "config").iterdir())
     assert finished and all(n.endswith(("-00000.tar", "-00001.tar")) for n in finished)
     assert any("2 of 6 work units done" in line for line in describe_partial(out))
+    assert "Unfinished build of 2d-audio: 2 of 6 work units done" in inspect_dataset(out, per_emotion=0).render()
     stamps = {n: ((partial / "config" / n).stat().st_ino, (partial / "config" / n).stat().st_mtime_ns) for n in finished}
 
     started = interrupt_after(monkeypatch, 99)

@@ -59,7 +59,7 @@ from ..synthetic import is_synthetic
 from .card import write_card
 from .extract import ClipFeatures, Step, bind_steps, extract
 from .outdir import (BUILD_JSON, CARD_NAME, CONFIG_DIR, STATUS_DIR, BuildError, OutLock, atomic_write,
-                     check_ownership, describe_holder, fsync_dir, partial_dir)
+                     check_ownership, config_files, describe_holder, fsync_dir, partial_dir)
 from .render import Renderer, get_renderers
 
 __all__ = ["BuildError", "BuildInterrupted", "BuildPlan", "FACE_BATCH", "UNIT_CLIPS", "build", "check_options",
@@ -131,6 +131,8 @@ def check_same_provenance(out: Path, chosen: list[Renderer], protocol: str, seed
             other = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if not isinstance(other, dict) or "crema_tools_version" not in other:
+            continue  # not a config crema-tools wrote
         if (other.get("protocol"), other.get("seed"), other.get("fold"), other.get("source")) != (protocol, seed, fold, source):
             theirs = f"protocol {other.get('protocol')}" + (f" fold {other['fold']}" if other.get("fold") is not None else "")
             ours = f"protocol {protocol}" + (f" fold {fold}" if fold is not None else "")
@@ -247,7 +249,7 @@ class BuildPlan:
             "variant": r.name, "protocol": self.protocol, "seed": self.seed, "fold": self.fold,
             "source": self.source, "face_crop": self.face_crop, "unit_clips": self.unit_clips,
             "face_batch": FACE_BATCH, "face_device": self.face_device if r.uses_face else None,
-            "steps": [name for name, _ in self.steps], "params": json.loads(json.dumps(r.params)),
+            "steps": list(r.steps), "params": json.loads(json.dumps(r.params)),
             "clips": len(self.clip_ids),
             "clips_sha256": hashlib.sha256("\n".join(self.clip_ids).encode()).hexdigest(),
             "versions": build_versions(),
@@ -394,7 +396,8 @@ def prepare(plan: BuildPlan) -> list[int]:
             if p.name not in listed:  # the shard of a unit cut short before its status was written
                 _remove(p)
         if changed:
-            note(f"{r.name}: {len(changed)} finished work unit(s) read media that changed since; building them again")
+            note(f"{r.name}: {len(changed)} finished work unit(s) read media that changed since, or lost a shard; "
+                 f"building them again")
         if done:
             note(f"resuming {r.name}: {len(done)} of {len(units)} work units already built in {partial}")
         todo.update(u for u in range(len(units)) if u not in done)
@@ -750,6 +753,8 @@ def write_card_atomically(out: Path) -> None:
     view = scratch / out.resolve().name
     try:
         for report in sorted(out.glob("*/report.json")):
+            if config_files(report.parent) is None:
+                continue  # not a config crema-tools wrote
             (view / report.parent.name).mkdir(parents=True)
             shutil.copyfile(report, view / report.parent.name / "report.json")
         write_card(view)
@@ -822,6 +827,10 @@ class Ranks:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
 
     def broadcast(self, obj):
         """Process 0's `obj`, in every process."""
@@ -930,6 +939,7 @@ def build(
                 if ranks.world > 1:
                     note(f"process {ranks.rank} of {ranks.world}: {len(mine)} work unit(s) of {len(plan.units)}")
                 run_build(plan, progress and ranks.main, mine, ranks.here)
+                ranks.barrier()
                 if not ranks.main:
                     return None
                 if ranks.world > 1:
@@ -946,10 +956,17 @@ def build(
                 lock.release()
 
 
-def _wait_for_units(plan: BuildPlan, poll: float = 0.5) -> None:
-    """Process 0 waits for the other processes' units by their status files (a wait a signal can end)."""
+def _wait_for_units(plan: BuildPlan, timeout: float = 120.0) -> None:
+    """After the barrier every process has finished its units; their status files may take a
+    moment to show on a network file system, and never show if `--out` is not shared."""
+    end = time.monotonic() + timeout
     while True:
         missing = [(r, u) for r in plan.renderers for u in range(len(plan.units)) if not _status_path(plan, r, u).exists()]
         if not missing:
             return
-        time.sleep(poll)
+        if time.monotonic() > end:
+            r, u = missing[0]
+            raise BuildError(f"--out {plan.out}: the other processes finished, but {len(missing)} of their work units "
+                             f"are not there (e.g. {_status_path(plan, r, u)}); in a build over several machines, "
+                             f"--out must be a folder they all share; run the same command again to finish")
+        time.sleep(0.5)
