@@ -55,7 +55,8 @@ def build(
     raw: Optional[Path] = typer.Option(
         None, help="CREMA-D folder holding VideoFlash/ and AudioWAV/. Default: ./CREMA-D if it exists, "
         "else the built-in synthetic sample."),
-    out: Path = typer.Option(Path("crema-d-datasets"), help="Dataset folder to write (a Hugging Face dataset repository layout)."),
+    out: Path = typer.Option(Path("crema-d-datasets"),
+                             help="Dataset folder to write (a Hugging Face dataset repository layout)."),
     protocol: str = typer.Option("paper", help="Split protocol: paper (random over clips, as the reference paper), "
                                  "speaker (actor-disjoint 60/20/20 by sex), audeering (the published actor split), "
                                  "ogm-ge (the OGM-GE release's 6,698/744 split), speaker-kfold (with --fold)."),
@@ -63,7 +64,8 @@ def build(
     seed: int = typer.Option(0, help="Seed of the split and of the shard order."),
     workers: int = typer.Option(_default_workers(), help="Decoding processes (0: decode in this process)."),
     device: Optional[str] = typer.Option(None, help="Device for face detection: cpu, cuda. Default: cuda when there is one."),
-    face_crop: bool = typer.Option(False, "--face-crop", help="3d-vision / 3d-multimodal: crop frames to the face (a box smoothed over time)."),
+    face_crop: bool = typer.Option(False, "--face-crop",
+                                   help="3d-vision / 3d-multimodal: crop frames to the face (a box smoothed over time)."),
     force: bool = typer.Option(False, "--force", help="Replace what crema-tools did not write in --out (a README.md, "
                                "files in a config's folder) instead of refusing."),
     unit_size: int = typer.Option(256, "--unit-size", help="Clips per work unit: each writes one shard per split, is "
@@ -74,7 +76,8 @@ def build(
     Run it again after an interruption: it resumes, redoing only the unfinished work units.
     Under `accelerate launch -m crema_tools build ...` the processes share the work units.
     """
-    from .builder.pipeline import BuildInterrupted, SaidByProcessZero, build as run_build, check_options
+    from .builder.pipeline import BuildInterrupted, SaidByProcessZero, check_options
+    from .builder.pipeline import build as run_build
     from .synthetic import ensure_sample
 
     rank = os.environ.get("RANK", "0") or "0"
@@ -95,7 +98,7 @@ def build(
         reports = run_build(raw, out, variant, protocol=protocol, seed=seed, workers=workers, device=device,
                             face_crop=face_crop, fold=fold, force=force, unit_clips=unit_size)
     except SaidByProcessZero:
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except CremaToolsError as e:
         fail(str(e) if rank == "0" else f"process {rank}: {e}")
     except BuildInterrupted as e:
@@ -115,7 +118,8 @@ def _print_summary(out: Path, reports: dict) -> None:
         typer.echo(
             "skipped clips: " + ", ".join(f"{n} {k}" for n, k in skipped.items())
             + f" (e.g. {first['clip_id']}: {first['reason']}); reasons in <variant>/report.json", err=True)
-    typer.echo(f'Load it: datasets.load_dataset("{out}", "{next(iter(reports))}") or crema_tools.load("{out}", "{next(iter(reports))}", "train")')
+    first = next(iter(reports))
+    typer.echo(f'Load it: datasets.load_dataset("{out}", "{first}") or crema_tools.load("{out}", "{first}", "train")')
 
 
 @app.command()

@@ -115,7 +115,8 @@ def mel_dynamic_range_db(mel_db: np.ndarray) -> float:
 
 def _check_duration(label: str, seconds: float) -> None:
     if seconds > MAX_CLIP_SECONDS:
-        raise MediaError(f"{label}: lasts {seconds:.1f} s, far longer than a clip (at most {MAX_CLIP_SECONDS:.0f} s): a whole take, not one clip")
+        raise MediaError(f"{label}: lasts {seconds:.1f} s, far longer than a clip (at most {MAX_CLIP_SECONDS:.0f} s): "
+                         f"a whole take, not one clip")
     if seconds < MIN_CLIP_SECONDS:
         raise MediaError(f"{label}: lasts {seconds:.2f} s, too short to be a clip")
 

@@ -58,8 +58,20 @@ from ..shards import TMP_MARK, ShardFile
 from ..synthetic import is_synthetic
 from .card import write_card
 from .extract import ClipFeatures, Step, bind_steps, extract
-from .outdir import (BUILD_JSON, CARD_NAME, CONFIG_DIR, STATUS_DIR, BuildError, OutLock, atomic_write,
-                     check_ownership, config_files, describe_holder, fsync_dir, partial_dir)
+from .outdir import (
+    BUILD_JSON,
+    CARD_NAME,
+    CONFIG_DIR,
+    STATUS_DIR,
+    BuildError,
+    OutLock,
+    atomic_write,
+    check_ownership,
+    config_files,
+    describe_holder,
+    fsync_dir,
+    partial_dir,
+)
 from .render import Renderer, get_renderers
 
 __all__ = ["BuildError", "BuildInterrupted", "BuildPlan", "FACE_BATCH", "UNIT_CLIPS", "build", "check_options",
