@@ -12,6 +12,8 @@ from crema_tools.tables import markdown_table
 from crema_tools.synthetic import generate_corpus, sample_clip_ids
 
 FULL_CORPUS_CLIPS = 7442
+FULL_CORPUS_CLIPS_3D = 7439
+"""Clips with usable video: the 3D configs' full corpus."""
 
 
 def cpu_name() -> str:
@@ -28,6 +30,22 @@ def machine() -> str:
     cpu = cpu_name()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__}"
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished children (build workers)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, to say how busy the machine was."""
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def corpus(root: Path, n_actors: int) -> tuple[Path, list[str]]:
