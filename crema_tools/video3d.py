@@ -22,8 +22,8 @@ from .variants import HEIGHT as SIZE
 CODEC = {"codec": "libx264", "pix_fmt": "yuv420p", "crf": 18, "preset": "veryfast", "tune": "fastdecode",
          "x264-params": "mbtree=0"}
 """Chosen by measurement (bench/results/build-cpu.md): `tune=fastdecode` (no CABAC, no deblocking)
-decodes about 24% faster, and the loader decodes every clip every epoch, for about 6% more bytes
-at the same PSNR; `superfast` would encode about 40% faster once but store about 24% more. x264's
+decodes about 20% faster, and the loader decodes every clip every epoch, for about 6% more bytes
+at the same PSNR; `superfast` would encode about a third faster, once, but store about 24% more. x264's
 macroblock tree made the bytes differ between identical runs (not the pixels): it is off."""
 FACE_KEYFRAMES = 5
 """Frames of each clip sent to MTCNN with --face-crop; boxes in between are interpolated."""

@@ -49,7 +49,8 @@ def test_resize_repeats_exactly_in_process_and_in_a_fresh_one(frames, tmp_path):
     code = ("import hashlib, numpy as np; from crema_tools import video3d; "
             f"f = np.load({str(tmp_path / 'frames.npy')!r}); "
             "print(hashlib.sha256(b''.join(video3d.crop_resize_yuv420(p, (0, 0, 480, 360)).tobytes() for p in f)).hexdigest())")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == digest(first)
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert fresh == digest(first)
 
 
 def test_face_crop_is_the_box_then_the_resize(frames):
