@@ -55,6 +55,52 @@ def rate(iterable, seconds: float, warmup: int = 1) -> tuple[float, int]:
     return n / (time.perf_counter() - start), n
 
 
+def measure(name: str, variant: str, kwargs: dict, out: Path, device: torch.device, frames: int, autocast, args) -> tuple:
+    """One table row: step alone, loader alone (per core) and the whole path, in samples/s."""
+    model = model_zoo.create_model(name, variant=variant, **kwargs)
+    if model.pretrained_cfg.temporal == "pad":
+        from dataclasses import replace
+
+        temporal = "pad" if frames >= 135 else "sample"  # fewer frames than a clip has: sample them
+        model.pretrained_cfg = replace(model.pretrained_cfg, frames=frames, temporal=temporal)
+    cfg = model.pretrained_cfg
+    model = model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    dataset = crema_tools.load(out, variant, "train", dtype="uint8", shuffle=True, **cfg.load_options())
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, num_workers=args.workers,
+                                         collate_fn=collate, pin_memory=device.type == "cuda",
+                                         persistent_workers=args.workers > 0)
+
+    def step(inputs: torch.Tensor, labels: torch.Tensor) -> int:
+        with autocast:
+            logits = model(to_model_input(inputs, cfg.mean, cfg.std, device))
+            loss = torch.nn.functional.cross_entropy(logits, labels.to(device))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return len(labels)
+
+    def epochs():
+        epoch = 0
+        while True:
+            dataset.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    batch = next(iter(loader))
+    fixed = batch["inputs"].to(device), batch["label"]
+    step_rate, _ = rate((step(*fixed) for _ in iter(int, 1)), args.seconds)
+    load_rate, _ = rate((len(b["label"]) for b in epochs()), args.seconds)
+    path_rate, _ = rate((step(b["inputs"], b["label"]) for b in epochs()), args.seconds)
+    per_core = load_rate / max(args.workers, 1)
+    mb = batch["inputs"][0].numel() / 1e6
+    return (name, variant, "x".join(map(str, batch["inputs"].shape[1:])), f"{mb:.1f}", f"{step_rate:.1f}",
+            f"{per_core:.1f}", f"{path_rate:.1f}", "loader" if path_rate < 0.8 * step_rate else "step",
+            f"{args.feed / per_core:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -78,48 +124,7 @@ def main() -> None:
 
     rows = []
     for name, variant, kwargs in CASES:
-        model = model_zoo.create_model(name, variant=variant, **kwargs)
-        if model.pretrained_cfg.temporal == "pad":
-            from dataclasses import replace
-
-            temporal = "pad" if frames >= 135 else "sample"  # fewer frames than a clip has: sample them
-            model.pretrained_cfg = replace(model.pretrained_cfg, frames=frames, temporal=temporal)
-        cfg = model.pretrained_cfg
-        model = model.to(device).train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-        dataset = crema_tools.load(out, variant, "train", dtype="uint8", shuffle=True, **cfg.load_options())
-        loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, num_workers=args.workers,
-                                             collate_fn=collate, pin_memory=device.type == "cuda",
-                                             persistent_workers=args.workers > 0)
-
-        def step(inputs: torch.Tensor, labels: torch.Tensor) -> int:
-            with autocast:
-                loss = torch.nn.functional.cross_entropy(model(to_model_input(inputs, cfg.mean, cfg.std, device)),
-                                                         labels.to(device))
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            return len(labels)
-
-        def epochs():
-            epoch = 0
-            while True:
-                dataset.set_epoch(epoch)
-                yield from loader
-                epoch += 1
-
-        batch = next(iter(loader))
-        fixed = batch["inputs"].to(device), batch["label"]
-        step_rate, _ = rate((step(*fixed) for _ in iter(int, 1)), args.seconds)
-        load_rate, _ = rate((len(b["label"]) for b in epochs()), args.seconds)
-        path_rate, _ = rate((step(b["inputs"], b["label"]) for b in epochs()), args.seconds)
-        per_core = load_rate / max(args.workers, 1)
-        mb = batch["inputs"][0].numel() / 1e6
-        rows.append((name, variant, "x".join(map(str, batch["inputs"].shape[1:])), f"{mb:.1f}",
-                     f"{step_rate:.1f}", f"{per_core:.1f}", f"{path_rate:.1f}",
-                     "loader" if path_rate < 0.8 * step_rate else "step", f"{args.feed / per_core:.1f}"))
+        rows.append(measure(name, variant, kwargs, out, device, frames, autocast, args))
         print(f"done {name} {variant}", file=sys.stderr)
     print(f"Machine: {machine()}; device {device}, {args.precision}, batch {args.batch}, "
           f"{args.workers} DataLoader workers, 3D step at {frames} frames\n")

@@ -150,7 +150,8 @@ def fetch(
     Re-running downloads only what is missing or wrong; a file that fails its check is never kept
     under its real name.
     """
-    from .fetch import DEFAULT_BASE_URL, fetch as run_fetch
+    from .fetch import DEFAULT_BASE_URL
+    from .fetch import fetch as run_fetch
 
     try:
         result = run_fetch(to, what=what, base_url=base_url or DEFAULT_BASE_URL, jobs=jobs)
@@ -243,7 +244,9 @@ def predict(
     """
     import model_zoo
 
-    from .predict import as_json as to_json, find_videos, predict as run_predict
+    from .predict import as_json as to_json
+    from .predict import find_videos
+    from .predict import predict as run_predict
 
     try:
         paths = find_videos(videos)

@@ -17,10 +17,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
-from typing import NoReturn
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .corpus.metadata import ManifestEntry

@@ -20,12 +20,12 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .shards import iter_members
 from .corpus import EMOTION_NAMES, EMOTIONS, INTENSITIES
 from .errors import LoadError
-from .tables import text_table
 from .hub import check_repo_id
 from .loading import resolve
+from .shards import iter_members
+from .tables import text_table
 
 DEFAULT_SHEET_DIR = Path("crema-tools-inspect")
 SEXES = ("Female", "Male")

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import wave
-from fractions import Fraction
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from .corpus import Clip, SENTENCES, official_clip_ids
+from .corpus import SENTENCES, Clip, official_clip_ids
 
 FPS = 30
 WIDTH, HEIGHT = 480, 360

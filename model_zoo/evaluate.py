@@ -11,7 +11,6 @@ paper's "Ablated I3D"). Each clip counts exactly once, whatever the number of pr
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path

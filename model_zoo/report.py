@@ -10,7 +10,6 @@ bars, like its Figure 2). A k-fold run (`--protocol speaker-kfold`) is summarise
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import defaultdict

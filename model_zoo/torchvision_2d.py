@@ -15,12 +15,12 @@ from torchvision.models import WeightsEnum
 
 from .base import ZooModel, check_input
 from .config import (
-    ModelZooError,
     HEIGHT,
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    ModelZooError,
     PretrainedCfg,
     check_channels,
     get_variant,

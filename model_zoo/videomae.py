@@ -19,7 +19,6 @@ from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
 from .base import ZooModel, check_input
 from .config import (
-    ModelZooError,
     HEIGHT,
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
@@ -28,6 +27,7 @@ from .config import (
     LABEL_NAMES,
     SQUARE_WIDTH,
     VARIANTS_3D,
+    ModelZooError,
     PretrainedCfg,
     check_channels,
 )

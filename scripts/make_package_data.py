@@ -43,7 +43,7 @@ def _votes(src: Path) -> str:
             row = rows.setdefault(rec["fileName"], {"clip_id": rec["fileName"]})
             for letter in LETTERS:
                 row[f"{modality}_{letter}"] = rec[letter]
-    columns = ["clip_id"] + [f"{m}_{l}" for m in MODALITIES.values() for l in LETTERS]
+    columns = ["clip_id"] + [f"{m}_{letter}" for m in MODALITIES.values() for letter in LETTERS]
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, lineterminator="\n")
     writer.writeheader()

@@ -3,8 +3,18 @@ from collections import Counter
 import pytest
 
 from crema_tools.corpus import (
-    EMOTIONS, Clip, ClipIdError, SplitError, actors, assign_splits, audeering_speaker_split,
-    known_issues_by_file, manifest, official_clip_ids, unusable_reason, votes,
+    EMOTIONS,
+    Clip,
+    ClipIdError,
+    SplitError,
+    actors,
+    assign_splits,
+    audeering_speaker_split,
+    known_issues_by_file,
+    manifest,
+    official_clip_ids,
+    unusable_reason,
+    votes,
 )
 
 

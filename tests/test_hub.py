@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from hubserver import FakeHub
 
 import model_zoo
 from crema_tools.builder.pipeline import build
-from hubserver import FakeHub
 
 
 def run_with_hub(hub: FakeHub, code: str, home: Path) -> str:

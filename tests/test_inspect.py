@@ -9,11 +9,10 @@ import pytest
 from PIL import Image
 
 from crema_tools.builder.pipeline import build
-from crema_tools.shards import ShardWriter, read_shard
-from crema_tools.variants import VARIANTS
 from crema_tools.corpus import EMOTIONS
 from crema_tools.inspect import THUMB, inspect_dataset, strip_panel
 from crema_tools.loading import LoadError
+from crema_tools.shards import ShardWriter, read_shard
 from crema_tools.synthetic import generate_corpus, sample_clip_ids
 
 VARIANTS_2D = ["2d-audio", "2d-vision", "2d-multimodal"]

@@ -6,8 +6,16 @@ from importlib import resources
 import pytest
 
 from crema_tools.corpus import (
-    EMOTIONS, OGM_GE_CLASS_ORDER, PROTOCOLS, Clip, SplitError, actors, assign_splits, ogm_ge_rows,
-    ogm_ge_split, official_clip_ids,
+    EMOTIONS,
+    OGM_GE_CLASS_ORDER,
+    PROTOCOLS,
+    Clip,
+    SplitError,
+    actors,
+    assign_splits,
+    official_clip_ids,
+    ogm_ge_rows,
+    ogm_ge_split,
 )
 from crema_tools.corpus.metadata import parse_ogm_ge_csv
 from crema_tools.corpus.splits import PAPER_VIDEO_UNUSABLE

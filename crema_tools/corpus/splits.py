@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from . import metadata
 from ..errors import CremaToolsError
+from . import metadata
 from .clips import Clip
 
 PAPER_VIDEO_UNUSABLE = ("1064_TIE_SAD_XX", "1076_MTI_NEU_XX", "1076_MTI_SAD_XX")
