@@ -29,8 +29,21 @@ from PIL import Image
 
 from .errors import LoadError
 from .hub import check_repo_id
-from .shards import iter_members
+from .shards import iter_members, stream_members
 from .variants import MULTIMODAL_LAYOUTS, Variant, VariantError, get_variant
+
+
+def stream_location(path_or_repo_id: str | Path, revision: str | None = None) -> str:
+    """The fsspec URL a streamed dataset is read from: a URL as given, a Hub repo id as hf://datasets/..."""
+    text = str(path_or_repo_id)
+    if _is_url(text):
+        return text.rstrip("/")
+    if Path(text).is_dir():
+        return Path(text).resolve().as_uri()
+    from urllib.parse import quote
+
+    repo_id = check_repo_id(text)
+    return f"hf://datasets/{repo_id}" + (f"@{quote(revision, safe='')}" if revision else "")
 
 
 def resolve(path_or_repo_id: str | Path, variant: str, revision: str | None = None) -> Path:
@@ -195,7 +208,7 @@ class CremaDataset(torch.utils.data.IterableDataset):
     `intensity`. See the module docstring for shuffling and the split by rank and worker.
     """
 
-    def __init__(self, folder: Path, variant: str, split: str, options: LoadOptions = LoadOptions(), *,
+    def __init__(self, folder: Path | str, variant: str, split: str, options: LoadOptions = LoadOptions(), *,
                  shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64, rank: int | None = None,
                  world_size: int | None = None, even: bool = False, select: Callable[[str], bool] | None = None):
         try:
@@ -203,18 +216,16 @@ class CremaDataset(torch.utils.data.IterableDataset):
         except VariantError as e:
             raise LoadError(str(e)) from None
         self.options = options.check(self.info)
-        report_path = folder / variant / "report.json"
-        if not report_path.is_file():
-            built = sorted(p.parent.name for p in folder.glob("*/report.json"))
-            raise LoadError(f"{folder}: config {variant!r} is not built here (built: {', '.join(built) or 'none'})")
-        self.report = json.loads(report_path.read_text())
+        self.streaming = _is_url(folder)
+        self.report = _read_report(folder, variant)
         if split not in self.report["splits"]:
             raise LoadError(f"{variant}: no split {split!r} (splits: {', '.join(self.report['splits'])})")
         self.folder, self.variant, self.split = folder, variant, split
         info = self.report["splits"][split]
         counts = {e["name"]: e["samples"] for e in info.get("shard_info", [])}  # older reports: names only
-        self.shards = [folder / variant / name for name in info["shards"]]
+        self.shards = [f"{folder}/{variant}/{name}" if self.streaming else folder / variant / name for name in info["shards"]]
         self.shard_samples = [counts.get(name) for name in info["shards"]]
+        self.shard_keys = {e["name"]: e["clip_ids"] for e in info.get("shard_info", []) if "clip_ids" in e}
         if shuffle_buffer < 1:
             raise LoadError(f"shuffle_buffer must be at least 1, not {shuffle_buffer}")
         self.shuffle, self.seed, self.shuffle_buffer, self.even = shuffle, seed, shuffle_buffer, even
@@ -230,8 +241,9 @@ class CremaDataset(torch.utils.data.IterableDataset):
         """Samples in the whole split (or its `select`ed part), over every rank."""
         if self.select is None:
             return self.report["splits"][self.split]["samples"]
-        if self._selected is None:  # tar headers only: cheap even for 3D shards
-            self._selected = sum(self.select(key) for shard in self.shards for key in _keys(shard))
+        if self._selected is None:  # from the report's clip lists, else tar headers only
+            keys = [k for shard in self.shards for k in self.shard_keys.get(_name(shard)) or _keys(shard)]
+            self._selected = sum(map(self.select, keys))
         return self._selected
 
     def rank_and_world(self) -> tuple[int, int]:
@@ -278,18 +290,16 @@ class CremaDataset(torch.utils.data.IterableDataset):
             shard, expected = self.shards[s], self.shard_samples[s]
             count = 0
             try:
-                with tarfile.open(shard, "r") as tar:
-                    for key, infos in iter_members(tar):
-                        count += 1
-                        if self.select is not None and not self.select(key):
-                            continue
-                        mine, j = i % world == rank, i // world
-                        i += 1
-                        if cap is not None and j >= cap:
-                            return
-                        if mine and j % workers == worker:
-                            yield {"__key__": key, "__shard__": shard.name,
-                                   **{ext: tar.extractfile(m).read() for ext, m in infos.items()}}
+                for key, read in _samples(shard):
+                    count += 1
+                    if self.select is not None and not self.select(key):
+                        continue
+                    mine, j = i % world == rank, i // world
+                    i += 1
+                    if cap is not None and j >= cap:
+                        return
+                    if mine and j % workers == worker:
+                        yield {"__key__": key, "__shard__": _name(shard), **read()}
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise LoadError(f"{shard}: unreadable shard after {count} samples ({e}); "
                                 "rebuild the config or download it again") from None
@@ -347,6 +357,47 @@ class CremaDataset(torch.utils.data.IterableDataset):
                 yield self.decode(members)
 
 
+def _is_url(location) -> bool:
+    return isinstance(location, str) and "://" in location
+
+
+def _name(shard: Path | str) -> str:
+    return str(shard).rsplit("/", 1)[-1]
+
+
+def _read_report(folder: Path | str, variant: str) -> dict:
+    if _is_url(folder):
+        import fsspec
+
+        try:
+            with fsspec.open(f"{folder}/{variant}/report.json", "rt") as f:
+                return json.load(f)
+        except (OSError, ValueError) as e:
+            raise LoadError(f"{folder}/{variant}/report.json: cannot be read ({e.__class__.__name__}: {e}); "
+                            "is the config built there?") from None
+    report_path = folder / variant / "report.json"
+    if not report_path.is_file():
+        built = sorted(p.parent.name for p in folder.glob("*/report.json"))
+        raise LoadError(f"{folder}: config {variant!r} is not built here (built: {', '.join(built) or 'none'})")
+    return json.loads(report_path.read_text())
+
+
+def _samples(shard: Path | str) -> Iterator[tuple[str, Callable[[], dict[str, bytes]]]]:
+    """(key, read members) per sample. A local shard is read lazily: only the samples asked for
+    have their bytes read (call `read` before the next sample). A URL is read once, as a stream,
+    as its bytes arrive: every byte passes anyway, so each sample's members are read in passing."""
+    if _is_url(shard):
+        import fsspec
+
+        with fsspec.open(shard, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+            for key, members in stream_members(tar):
+                yield key, (lambda m=members: m)
+        return
+    with tarfile.open(shard, "r") as tar:
+        for key, infos in iter_members(tar):
+            yield key, (lambda infos=infos: {ext: tar.extractfile(m).read() for ext, m in infos.items()})
+
+
 def _keys(shard: Path) -> Iterator[str]:
     try:
         with tarfile.open(shard, "r") as tar:
@@ -377,7 +428,7 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
          dtype: str = "float32", shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64,
          rank: int | None = None, world_size: int | None = None, even: bool = False,
          select: Callable[[str], bool] | None = None, layout: str | None = None, frames_per_clip: int = 1,
-         class_order: str = "ogm-ge", revision: str | None = None) -> CremaDataset:
+         class_order: str = "ogm-ge", revision: str | None = None, streaming: bool = False) -> CremaDataset:
     """One split of a built config, ready for a `torch.utils.data.DataLoader` (use `collate` for
     3D clips of their own lengths).
 
@@ -392,10 +443,13 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
     `world_size` default to torch.distributed's; `even=True` gives every rank the same number of
     samples (training; at most world_size - 1 samples of an epoch are left out). `select(clip_id)`
     keeps part of the split (e.g. a validation hold-out), decided before decoding.
+    `streaming=True` reads a Hub repo (or any fsspec URL, e.g. `s3://bucket/crema-d`) shard by
+    shard as the bytes arrive, without downloading the config first.
     The `ogm-ge` config yields OGM-GE's `(spectrogram, images, label)` (`layout="ogm-ge"`), with
     `frames_per_clip` of the 1 fps frames and labels in `class_order` (see docs/ogm-ge.md).
     """
     options = LoadOptions(channels, pad_to, sample_frames, multimodal_layout, dtype, layout, frames_per_clip, class_order)
-    return CremaDataset(resolve(path_or_repo_id, variant, revision), variant, split, options, shuffle=shuffle,
+    location = stream_location(path_or_repo_id, revision) if streaming else resolve(path_or_repo_id, variant, revision)
+    return CremaDataset(location, variant, split, options, shuffle=shuffle,
                         seed=seed, shuffle_buffer=shuffle_buffer, rank=rank, world_size=world_size, even=even,
                         select=select)

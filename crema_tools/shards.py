@@ -175,3 +175,20 @@ def read_shard(path: Path):
     with tarfile.open(path, "r") as tar:
         for key, infos in iter_members(tar):
             yield key, {ext: tar.extractfile(info).read() for ext, info in infos.items()}
+
+
+def stream_members(tar: tarfile.TarFile):
+    """Yield (key, {ext: bytes}) per sample of a tar opened as a stream (mode "r|", no seeking):
+    each member's bytes are read as they pass, for shards read over the network."""
+    key, members = None, {}
+    for info in tar:
+        if not info.isfile():
+            continue
+        k, _, ext = info.name.partition(".")
+        if key is not None and k != key:
+            yield key, members
+            members = {}
+        key = k
+        members[ext] = tar.extractfile(info).read()
+    if key is not None:
+        yield key, members

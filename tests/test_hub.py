@@ -10,6 +10,7 @@ import pytest
 import torch
 from hubserver import FakeHub
 
+import crema_tools
 import model_zoo
 from crema_tools.builder.pipeline import build
 
@@ -51,3 +52,13 @@ def test_load_model_from_a_hub_model_repo(tmp_path):
     loaded = torch.load(tmp_path / "loaded.pt", weights_only=True)
     assert loaded.keys() == model.state_dict().keys()
     assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+
+
+def test_streaming_from_a_hub_dataset_repo_reads_shards_as_they_arrive(dataset_repo, tmp_path):
+    with FakeHub.from_folder("crema-tools/crema-d-test", "dataset", dataset_repo) as hub:
+        out = run_with_hub(hub, "import crema_tools\n"
+                                "ds = crema_tools.load('crema-tools/crema-d-test', '2d-audio', 'train', streaming=True)\n"
+                                "print(sorted(x['clip_id'] for x in ds))", tmp_path / "home")
+    local = sorted(x["clip_id"] for x in crema_tools.load(dataset_repo, "2d-audio", "train"))
+    assert out.strip() == str(local)
+    assert not (tmp_path / "home" / "hub").exists() or not list((tmp_path / "home" / "hub").rglob("*.tar"))  # nothing cached

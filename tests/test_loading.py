@@ -155,3 +155,14 @@ def test_a_shard_holding_fewer_samples_than_its_report_is_named(built, tmp_path)
                 tar.addfile(m, io.BytesIO(data))
     with pytest.raises(LoadError, match=f"{shard}: holds .* samples, report.json says"):
         list(crema_tools.load(tmp_path, "2d-audio", "train"))
+
+
+def test_streaming_from_a_url_gives_the_same_samples(built):
+    """`streaming=True` reads shards as streams (no seeking) from an fsspec URL: same samples, same tensors."""
+    local = {x["clip_id"]: x["inputs"] for x in crema_tools.load(built, "2d-audio", "train")}
+    streamed = crema_tools.load(built.as_uri(), "2d-audio", "train", streaming=True, rank=1, world_size=2)
+    other = crema_tools.load(built, "2d-audio", "train", streaming=True, rank=0, world_size=2)
+    got = {x["clip_id"]: x["inputs"] for x in streamed} | {x["clip_id"]: x["inputs"] for x in other}
+    assert set(got) == set(local) and all(torch.equal(got[k], local[k]) for k in local)
+    with pytest.raises(LoadError, match="report.json: cannot be read"):
+        crema_tools.load(built.as_uri(), "3d-vision", "train", streaming=True)
