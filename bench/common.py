@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from crema_tools.tables import markdown_table
 from crema_tools.synthetic import generate_corpus, sample_clip_ids
+from crema_tools.tables import markdown_table
 
 FULL_CORPUS_CLIPS = 7442
 FULL_CORPUS_CLIPS_3D = 7439
