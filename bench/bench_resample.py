@@ -67,17 +67,6 @@ def ms_per_clip(resamplers: list, repeats: int) -> list[float]:
     return [1e3 * float(np.median(t)) for t in times]
 
 
-def voice(seconds: float = CLIP_SECONDS, seed: int = 0) -> np.ndarray:
-    """Speech-like: gliding pitch, every harmonic below 7.9 kHz at 1/k, syllable bursts, a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    f0 = 140.0 * (1 + 0.25 * np.sin(2 * np.pi * 0.6 * t)) * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
-    v = sum(np.where(k * f0 < 7900, np.sin(k * phase) / k, 0.0) for k in range(1, 72))
-    env = np.sqrt(np.clip(np.sin(2 * np.pi * 2.2 * t), 0, None))
-    return (0.3 * env * v / np.abs(v).max() + 0.003 * rng.standard_normal(t.size)).astype(np.float32)
-
-
 def mel_differences(resample, wav: Path) -> tuple[float, float, float] | None:
     try:
         import librosa
@@ -149,7 +138,7 @@ def main() -> None:
         pass
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "voice.wav"
-        synthetic.write_wav(wav, voice(), RATE)
+        synthetic.write_wav(wav, synthetic.broadband_voice(CLIP_SECONDS, RATE), RATE)
         rows = []
         speeds = ms_per_clip([resample for _, _, resample in cases], args.repeats)
         for (name, how, resample), ms in zip(cases, speeds):

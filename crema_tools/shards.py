@@ -154,20 +154,25 @@ class ShardWriter:
             self._tar = None
 
 
-def iter_members(tar: tarfile.TarFile):
-    """Yield (key, {ext: TarInfo}) per sample, in order, without reading any content."""
-    key, infos = None, {}
+def _grouped(tar: tarfile.TarFile, value):
+    """Yield (key, {ext: value(info)}) per sample: a sample's members are consecutive, named key.ext."""
+    key, members = None, {}
     for info in tar:
         if not info.isfile():
             continue
         k, _, ext = info.name.partition(".")
         if key is not None and k != key:
-            yield key, infos
-            infos = {}
+            yield key, members
+            members = {}
         key = k
-        infos[ext] = info
+        members[ext] = value(info)
     if key is not None:
-        yield key, infos
+        yield key, members
+
+
+def iter_members(tar: tarfile.TarFile):
+    """Yield (key, {ext: TarInfo}) per sample, in order, without reading any content."""
+    return _grouped(tar, lambda info: info)
 
 
 def read_shard(path: Path):
@@ -180,15 +185,4 @@ def read_shard(path: Path):
 def stream_members(tar: tarfile.TarFile):
     """Yield (key, {ext: bytes}) per sample of a tar opened as a stream (mode "r|", no seeking):
     each member's bytes are read as they pass, for shards read over the network."""
-    key, members = None, {}
-    for info in tar:
-        if not info.isfile():
-            continue
-        k, _, ext = info.name.partition(".")
-        if key is not None and k != key:
-            yield key, members
-            members = {}
-        key = k
-        members[ext] = tar.extractfile(info).read()
-    if key is not None:
-        yield key, members
+    return _grouped(tar, lambda info: tar.extractfile(info).read())

@@ -38,19 +38,6 @@ def faded_tone(freq: float, seconds: float = 2.5, rate: int = SOURCE_RATE) -> np
     return (0.5 * np.sin(2 * np.pi * freq * t) * (0.5 - 0.5 * np.cos(np.pi * ramp))).astype(np.float32)
 
 
-def broadband_voice(seconds: float = 2.5, rate: int = SOURCE_RATE, seed: int = 0) -> np.ndarray:
-    """Speech-like: a gliding, vibrato pitch (110-180 Hz) with every harmonic below 7.9 kHz at 1/k
-    (a voice's -6 dB/octave tilt), syllable-like bursts, and a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    f0 = 140.0 * (1 + 0.25 * np.sin(2 * np.pi * 0.6 * t)) * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    voice = sum(np.where(k * f0 < 7900, np.sin(k * phase) / k, 0.0) for k in range(1, 72))
-    syllables = np.sqrt(np.clip(np.sin(2 * np.pi * 2.2 * t), 0, None))
-    x = 0.3 * syllables * voice / np.abs(voice).max() + 0.003 * rng.standard_normal(t.size)
-    return x.astype(np.float32)
-
-
 def mel_db(signal_22k: torch.Tensor) -> np.ndarray:
     return spectrogram.to_db(spectrogram.mel_power(signal_22k)).numpy()
 
@@ -92,7 +79,7 @@ def torchaudio_default(samples: np.ndarray, rate: int) -> torch.Tensor:
 
 VOICES = {
     "synthetic.speech": lambda: synthetic.speech(synthetic.design("1001_DFA_ANG_XX"), SOURCE_RATE),
-    "broadband": broadband_voice,
+    "broadband": synthetic.broadband_voice,
 }
 
 
@@ -119,7 +106,7 @@ def test_speech_mel_matches_librosa_pipeline(voice, tmp_path):
 
 def test_checks_fail_with_torchaudio_defaults(tmp_path):
     assert image_bands_max(torchaudio_default, 7000.0) > -20.0  # the 9 kHz image, about -16 dB
-    d = differences(torchaudio_default, broadband_voice(), tmp_path)
+    d = differences(torchaudio_default, synthetic.broadband_voice(), tmp_path)
     assert d["below_7k"] > 1.0 and d["above_8k"] > 20.0 and d["7k_8k"] > 20.0, d
 
 
@@ -128,7 +115,7 @@ def test_resampler_is_the_recorded_one_and_deterministic():
     recorded = spectrogram.PARAMS["resampling"]
     assert (r.resampling_method, r.lowpass_filter_width, r.rolloff, r.beta) == (
         recorded["resampling_method"], recorded["lowpass_filter_width"], recorded["rolloff"], recorded["beta"])
-    x = broadband_voice(seconds=1.0)
+    x = synthetic.broadband_voice(seconds=1.0)
     a, b = spectrogram.resample(x, SOURCE_RATE), spectrogram.resample(x.copy(), SOURCE_RATE)
     assert a.shape == (22050,) and a.dtype == torch.float32
     assert torch.equal(a, b)
