@@ -5,7 +5,7 @@
 Finds every metrics.json under the given folders, groups the runs by (encoder, variant, protocol,
 dataset source), and writes `summary.json`, `summary.md` (one table per modality, like the
 reference paper's Tables 1-3, with the CREMA-D raters' row) and `accuracy.png` (bars with error
-bars, like its Figure 2). A k-fold run (`--protocol speaker-kfold`) is summarised over its folds.
+bars, like its Figure 2) and `zoo.md` (MMAction2-style rows for a README's model zoo). A k-fold run (`--protocol speaker-kfold`) is summarised over its folds.
 """
 
 from __future__ import annotations
@@ -89,6 +89,18 @@ def markdown(rows: list[dict]) -> str:
     return "\n\n".join(parts) + "\n\nMean ± standard deviation over runs (seeds or folds), on the test split." + note + "\n"
 
 
+def zoo_table(rows: list[dict], runs: dict[tuple, list[Path]]) -> str:
+    """MMAction2-style model zoo rows: what was trained, on what, how well (over which runs), from where."""
+    body = []
+    for r in rows:
+        where = runs.get((r["model"], r["variant"], r["protocol"], r["source"]), [])
+        data = "synthetic sample" if r["source"] == "synthetic" else "CREMA-D"
+        body.append([r["model"], r["variant"], r["protocol"] + (f" ({len(r['folds'])} folds)" if r["folds"] else ""),
+                     data, _pm(r["accuracy"]), _pm(r["uar"]), r["runs"], r["recipe"] or "flags",
+                     ", ".join(str(p / "metrics.json") for p in where) or "-"])
+    return markdown_table(["encoder", "variant", "protocol", "data", "test accuracy", "test UAR", "runs", "recipe", "log"], body)
+
+
 def plot(rows: list[dict], path: Path) -> None:
     """Accuracy bars with std error bars per encoder and variant; raters' accuracy as dashes."""
     import matplotlib
@@ -116,12 +128,16 @@ def summarise_runs(paths, out: Path) -> dict:
     runs = find_runs(paths)
     metrics = [json.loads((r / "metrics.json").read_text()) for r in runs]
     rows = summarise(metrics)
+    by_key: dict[tuple, list[Path]] = defaultdict(list)
+    for run, m in zip(runs, metrics):
+        by_key[(m["model"], m["variant"], m["protocol"], m.get("source", "?"))].append(run)
     if not rows:
         raise ModelZooError("none of the runs has test metrics")
     out.mkdir(parents=True, exist_ok=True)
     summary = {"runs": [str(r) for r in runs], "rows": rows}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown(rows))
+    (out / "zoo.md").write_text(zoo_table(rows, by_key) + "\n")
     plot(rows, out / "accuracy.png")
     return summary
 

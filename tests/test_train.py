@@ -120,7 +120,7 @@ def test_learns_the_sample_in_eval_mode_and_fusion_beats_each_modality(sample, t
     for variant in ("2d-audio", "2d-vision", "2d-multimodal"):
         run = tmp_path / variant
         train_main(["--model", "resnet18", "--variant", variant, "--data", str(sample), "--out", str(run),
-                    "--epochs", "6", "--batch-size", "16", "--lr", "1e-3"])
+                    "--epochs", "4", "--batch-size", "16", "--lr", "1e-3", "--precise-bn-batches", "2"])
         m = metrics(run)
         test = m["splits"]["test"]
         assert test["samples"] == json.loads((sample / variant / "report.json").read_text())["splits"]["test"]["samples"]
@@ -234,3 +234,22 @@ def test_several_seeds_give_mean_and_std(small, tmp_path):
     assert row["runs"] == 2 and row["seeds"] == [0, 1]
     assert row["accuracy"]["mean"] == pytest.approx(sum(runs) / 2)
     assert "±" in (tmp_path / "summary.md").read_text()
+
+
+def test_report_summarises_folds_and_seeds_as_mean_and_std():
+    from model_zoo.report import markdown, summarise, zoo_table
+
+    def run(fold, accuracy):
+        return {"model": "i3d", "variant": "3d-vision", "protocol": "speaker-kfold", "source": "crema-d", "fold": fold,
+                "training_seed": 0, "recipe": "i3d-3d-vision",
+                "splits": {"test": {"accuracy": accuracy, "uar": accuracy - 0.1, "macro_f1": accuracy - 0.2,
+                                    "human": {"accuracy": 0.58}}}}
+
+    accs = [0.5, 0.6, 0.7, 0.6, 0.6]
+    (row,) = summarise([run(f, a) for f, a in enumerate(accs)])
+    assert row["folds"] == [0, 1, 2, 3, 4] and row["runs"] == 5
+    assert row["accuracy"]["mean"] == pytest.approx(0.6) and row["accuracy"]["std"] == pytest.approx(0.0707107, rel=1e-5)
+    table = markdown([row])
+    assert "speaker-kfold (5 folds)" in table and "0.600 ± 0.071" in table and "| CREMA-D raters" in table
+    cells = [c.strip() for c in zoo_table([row], {}).splitlines()[-1].strip("|").split("|")]
+    assert cells[:6] == ["i3d", "3d-vision", "speaker-kfold (5 folds)", "CREMA-D", "0.600 ± 0.071", "0.500 ± 0.071"]
