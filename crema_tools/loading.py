@@ -210,7 +210,8 @@ class CremaDataset(torch.utils.data.IterableDataset):
 
     def __init__(self, folder: Path | str, variant: str, split: str, options: LoadOptions = LoadOptions(), *,
                  shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64, rank: int | None = None,
-                 world_size: int | None = None, even: bool = False, select: Callable[[str], bool] | None = None):
+                 world_size: int | None = None, even: bool = False, select: Callable[[str], bool] | None = None,
+                 verify: bool = False):
         try:
             self.info = get_variant(variant)
         except VariantError as e:
@@ -226,15 +227,34 @@ class CremaDataset(torch.utils.data.IterableDataset):
         self.shards = [f"{folder}/{variant}/{name}" if self.streaming else folder / variant / name for name in info["shards"]]
         self.shard_samples = [counts.get(name) for name in info["shards"]]
         self.shard_keys = {e["name"]: e["clip_ids"] for e in info.get("shard_info", []) if "clip_ids" in e}
+        self.shard_hashes = {e["name"]: e["sha256"] for e in info.get("shard_info", []) if "sha256" in e}
         if shuffle_buffer < 1:
             raise LoadError(f"shuffle_buffer must be at least 1, not {shuffle_buffer}")
         self.shuffle, self.seed, self.shuffle_buffer, self.even = shuffle, seed, shuffle_buffer, even
         self._rank, self._world = rank, world_size
+        if verify:
+            self.verify_shards()
         self.select = select
         self._selected: int | None = None
         self.epoch = 0
         self.skip_batches, self.batch_size = 0, 1
         self.decoded = 0  # samples this copy of the dataset decoded (per process when num_workers=0)
+
+    def verify_shards(self) -> None:
+        """Check every shard of the split against the sha256 report.json records (reads them all once)."""
+        import hashlib
+
+        for shard in self.shards:
+            expected = self.shard_hashes.get(_name(shard))
+            if expected is None:
+                raise LoadError(f"{shard}: report.json records no sha256 for it (built before crema-tools 0.2); rebuild to verify")
+            digest = hashlib.sha256()
+            with (_open_url(shard) if self.streaming else open(shard, "rb")) as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != expected:
+                raise LoadError(f"{shard}: sha256 {digest.hexdigest()[:12]}... differs from report.json's {expected[:12]}...; "
+                                "the shard changed since it was built: rebuild or download it again")
 
     @property
     def samples(self) -> int:
@@ -382,14 +402,18 @@ def _read_report(folder: Path | str, variant: str) -> dict:
     return json.loads(report_path.read_text())
 
 
+def _open_url(url: str):
+    import fsspec
+
+    return fsspec.open(url, "rb").open()
+
+
 def _samples(shard: Path | str) -> Iterator[tuple[str, Callable[[], dict[str, bytes]]]]:
     """(key, read members) per sample. A local shard is read lazily: only the samples asked for
     have their bytes read (call `read` before the next sample). A URL is read once, as a stream,
     as its bytes arrive: every byte passes anyway, so each sample's members are read in passing."""
     if _is_url(shard):
-        import fsspec
-
-        with fsspec.open(shard, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        with _open_url(shard) as f, tarfile.open(fileobj=f, mode="r|") as tar:
             for key, members in stream_members(tar):
                 yield key, (lambda m=members: m)
         return
@@ -428,7 +452,8 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
          dtype: str = "float32", shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 64,
          rank: int | None = None, world_size: int | None = None, even: bool = False,
          select: Callable[[str], bool] | None = None, layout: str | None = None, frames_per_clip: int = 1,
-         class_order: str = "ogm-ge", revision: str | None = None, streaming: bool = False) -> CremaDataset:
+         class_order: str = "ogm-ge", revision: str | None = None, streaming: bool = False,
+         verify: bool = False) -> CremaDataset:
     """One split of a built config, ready for a `torch.utils.data.DataLoader` (use `collate` for
     3D clips of their own lengths).
 
@@ -444,7 +469,8 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
     samples (training; at most world_size - 1 samples of an epoch are left out). `select(clip_id)`
     keeps part of the split (e.g. a validation hold-out), decided before decoding.
     `streaming=True` reads a Hub repo (or any fsspec URL, e.g. `s3://bucket/crema-d`) shard by
-    shard as the bytes arrive, without downloading the config first.
+    shard as the bytes arrive, without downloading the config first. Sample counts are always checked
+    against report.json; `verify=True` also checks every shard's sha256 before anything is read.
     The `ogm-ge` config yields OGM-GE's `(spectrogram, images, label)` (`layout="ogm-ge"`), with
     `frames_per_clip` of the 1 fps frames and labels in `class_order` (see docs/ogm-ge.md).
     """
@@ -452,4 +478,4 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
     location = stream_location(path_or_repo_id, revision) if streaming else resolve(path_or_repo_id, variant, revision)
     return CremaDataset(location, variant, split, options, shuffle=shuffle,
                         seed=seed, shuffle_buffer=shuffle_buffer, rank=rank, world_size=world_size, even=even,
-                        select=select)
+                        select=select, verify=verify)

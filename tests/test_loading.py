@@ -166,3 +166,14 @@ def test_streaming_from_a_url_gives_the_same_samples(built):
     assert set(got) == set(local) and all(torch.equal(got[k], local[k]) for k in local)
     with pytest.raises(LoadError, match="report.json: cannot be read"):
         crema_tools.load(built.as_uri(), "3d-vision", "train", streaming=True)
+
+
+def test_verify_checks_every_shard_against_its_recorded_sha256(built, tmp_path):
+    assert len(crema_tools.load(built, "2d-audio", "train", verify=True)) > 0
+    shutil.copytree(built / "2d-audio", tmp_path / "2d-audio")
+    shard = sorted((tmp_path / "2d-audio").glob("train-*.tar"))[0]
+    blob = bytearray(shard.read_bytes())
+    blob[700] ^= 0xFF  # one byte inside the first member's data: still a readable tar
+    shard.write_bytes(bytes(blob))
+    with pytest.raises(LoadError, match=f"{shard}: sha256 .* differs from report.json's"):
+        crema_tools.load(tmp_path, "2d-audio", "train", verify=True)

@@ -226,7 +226,8 @@ def test_two_processes_match_one_with_the_same_global_batch(small, tmp_path):
 
 def test_several_seeds_give_mean_and_std(small, tmp_path):
     r = run_module("model_zoo.train", "--model", "resnet18", "--variant", "2d-audio", "--data", str(small),
-                   "--out", str(tmp_path), "--epochs", "1", "--batch-size", "8", "--seeds", "0", "1")
+                   "--out", str(tmp_path), "--epochs", "1", "--batch-size", "8", "--seeds", "0", "1",
+                   "--report-to", "tensorboard")
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     (row,) = summary["rows"]
@@ -234,6 +235,7 @@ def test_several_seeds_give_mean_and_std(small, tmp_path):
     assert row["runs"] == 2 and row["seeds"] == [0, 1]
     assert row["accuracy"]["mean"] == pytest.approx(sum(runs) / 2)
     assert "±" in (tmp_path / "summary.md").read_text()
+    assert list((tmp_path / "seed-1" / "logs").rglob("events.out.tfevents*"))  # the tracker wrote its log
 
 
 def test_report_summarises_folds_and_seeds_as_mean_and_std():
