@@ -322,11 +322,9 @@ def train_one(args, seed: int, out: Path) -> dict:
 
 
 def write_card(out: Path, model, metrics: dict) -> None:
-    """The model card, with the evaluation (and model-index where the publishing helpers exist)."""
-    try:
-        from .card import render_model_card
-    except ImportError:  # pragma: no cover - older layout
-        return
+    """The model card: the evaluation, and `model-index` when the data came from a Hub dataset."""
+    from .card import render_model_card
+
     render_model_card(model, metrics=metrics).save(out / "README.md")
 
 
