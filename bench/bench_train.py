@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=None, help="3D frames for the step (default: 135 on GPU, 16 on CPU)")
     ap.add_argument("--seconds", type=float, default=20.0, help="time per measurement")
     ap.add_argument("--feed", type=float, default=100.0, help="samples/s to feed, for the cores column")
+    ap.add_argument("--models", nargs="+", default=[c[0] for c in CASES], help="which of the cases to run")
     ap.add_argument("--actors", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "crema-tools-bench")
     args = ap.parse_args()
@@ -123,7 +124,7 @@ def main() -> None:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
     rows = []
-    for name, variant, kwargs in CASES:
+    for name, variant, kwargs in (c for c in CASES if c[0] in args.models):
         rows.append(measure(name, variant, kwargs, out, device, frames, autocast, args))
         print(f"done {name} {variant}", file=sys.stderr)
     print(f"Machine: {machine()}; device {device}, {args.precision}, batch {args.batch}, "
