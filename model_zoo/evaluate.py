@@ -21,16 +21,17 @@ from accelerate.utils import gather_object
 
 import crema_tools
 from crema_tools.errors import CremaToolsError
-from crema_tools.loading import collate, resolve
+from crema_tools.loading import SQUEEZED_FRAME_WIDTH, collate, resolve
 from crema_tools.transforms import blank, to_model_input
-from crema_tools.variants import get_variant
+from crema_tools.variants import SQUARE_WIDTH, get_variant
 
 from .metrics import Prediction, evaluation, plot_confusion
 
 
 def frame_width(cfg) -> int:
     """Columns of the vision part in a multimodal input (the spectrogram follows)."""
-    return 208 if cfg.frames is not None and cfg.input_size[2] == 224 else 224
+    squeezed = cfg.load_options().get("multimodal_layout") == "squeezed"
+    return SQUEEZED_FRAME_WIDTH if squeezed else SQUARE_WIDTH
 
 
 @torch.no_grad()
