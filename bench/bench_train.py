@@ -2,8 +2,8 @@
 
 Per (encoder, view): samples/s of
 - the step alone: forward, backward and Adam on a batch already on the device;
-- the loader alone: `crema_tools.load(..., dtype="uint8")` through a real DataLoader (workers,
-  collate, batch copy), per loader core;
+- the loader alone: `crema_tools.load` in the model's compact form (uint8 for 2D, the stored planes
+  for 3D, `cfg.load_options()`) through a real DataLoader (workers, collate, batch copy), per loader core;
 - the whole path: loader + normalisation on the device + step, as `model_zoo.train` runs it.
 If the whole path is well below the step alone, the loader is the bottleneck; `cores for N/s`
 says how many loader cores would feed N samples/s.
@@ -66,14 +66,14 @@ def measure(name: str, variant: str, kwargs: dict, out: Path, device: torch.devi
     cfg = model.pretrained_cfg
     model = model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    dataset = crema_tools.load(out, variant, "train", dtype="uint8", shuffle=True, **cfg.load_options())
+    dataset = crema_tools.load(out, variant, "train", shuffle=True, **cfg.load_options())
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, num_workers=args.workers,
                                          collate_fn=collate, pin_memory=device.type == "cuda",
                                          persistent_workers=args.workers > 0)
 
-    def step(inputs: torch.Tensor, labels: torch.Tensor) -> int:
+    def step(batch: dict | torch.Tensor, labels: torch.Tensor) -> int:
         with autocast:
-            logits = model(to_model_input(inputs, cfg.mean, cfg.std, device))
+            logits = model(to_model_input(batch, cfg.mean, cfg.std, device))
             loss = torch.nn.functional.cross_entropy(logits, labels.to(device))
         loss.backward()
         optimizer.step()
@@ -90,13 +90,13 @@ def measure(name: str, variant: str, kwargs: dict, out: Path, device: torch.devi
             epoch += 1
 
     batch = next(iter(loader))
-    fixed = batch["inputs"].to(device), batch["label"]
+    fixed = to_model_input(batch, cfg.mean, cfg.std, device), batch["label"]
     step_rate, _ = rate((step(*fixed) for _ in iter(int, 1)), args.seconds)
     load_rate, _ = rate((len(b["label"]) for b in epochs()), args.seconds)
-    path_rate, _ = rate((step(b["inputs"], b["label"]) for b in epochs()), args.seconds)
+    path_rate, _ = rate((step(b, b["label"]) for b in epochs()), args.seconds)
     per_core = load_rate / max(args.workers, 1)
-    mb = batch["inputs"][0].numel() / 1e6
-    return (name, variant, "x".join(map(str, batch["inputs"].shape[1:])), f"{mb:.1f}", f"{step_rate:.1f}",
+    mb = sum(v.numel() * v.element_size() for v in batch.values() if isinstance(v, torch.Tensor)) / len(batch["label"]) / 1e6
+    return (name, variant, "x".join(map(str, fixed[0].shape[1:])), f"{mb:.2f}", f"{step_rate:.1f}",
             f"{per_core:.1f}", f"{path_rate:.1f}", "loader" if path_rate < 0.8 * step_rate else "step",
             f"{args.feed / per_core:.1f}")
 
@@ -129,7 +129,7 @@ def main() -> None:
         print(f"done {name} {variant}", file=sys.stderr)
     print(f"Machine: {machine()}; device {device}, {args.precision}, batch {args.batch}, "
           f"{args.workers} DataLoader workers, 3D step at {frames} frames\n")
-    print(table(rows, ("model", "variant", "sample (uint8)", "MB / sample", "step alone samples/s",
+    print(table(rows, ("model", "variant", "model input", "MB / sample loaded", "step alone samples/s",
                        "loader samples/s per core", "whole path samples/s", "bottleneck",
                        f"loader cores for {args.feed:.0f}/s")))
 

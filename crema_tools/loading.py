@@ -70,10 +70,11 @@ def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 def mel_chunks(mel_db: np.ndarray, n_frames: int, width: int = 224) -> np.ndarray:
     """(T, 224, width) in [0, 1]: chunk i is the mel of frame i's 1/24 s, resized as the paper does."""
+    from .spectrogram import TOP_DB
     from .video3d import chunk_bounds
 
     # the vertical resize is the same for every chunk: do it once, then stretch each chunk's columns
-    mel = ((mel_db.astype(np.float32) + 80.0) / 80.0).clip(0.0, 1.0)
+    mel = ((mel_db.astype(np.float32) + TOP_DB) / TOP_DB).clip(0.0, 1.0)
     tall = (resize_matrix(mel.shape[0], 224).T @ mel)[::-1]  # low frequencies at the bottom
     out = np.empty((n_frames, 224, width), np.float32)
     bounds = chunk_bounds(n_frames, mel.shape[1])
@@ -84,7 +85,7 @@ def mel_chunks(mel_db: np.ndarray, n_frames: int, width: int = 224) -> np.ndarra
     return out
 
 
-DTYPES = ("float32", "uint8")
+DTYPES = ("float32", "uint8", "planes")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class LoadOptions:
     pad_to: int | None = None  # 3D: pad each clip at the end with blank frames to this length
     sample_frames: int | None = None  # 3D: take this many frames evenly spread over the clip
     multimodal_layout: str | None = None  # 3d-multimodal: "wide" (default) or "squeezed"
-    dtype: str = "float32"  # "float32" in [0, 1] or "uint8" in [0, 255]
+    dtype: str = "float32"  # "float32" in [0, 1], "uint8" in [0, 255], or "planes" (3D: as stored, assembled on the device)
     layout: str | None = None  # ogm-ge: "ogm-ge", items as OGM-GE's dataset returns them (the only layout)
     frames_per_clip: int = 1  # ogm-ge: 1 fps frames per clip (OGM-GE's --fps)
     class_order: str = "ogm-ge"  # ogm-ge: label order of the items, "ogm-ge" or "crema-d"
@@ -115,6 +116,9 @@ class LoadOptions:
             raise LoadError(f"channels must be 1 (grayscale) or 3 (RGB), not {self.channels}")
         if self.dtype not in DTYPES:
             raise LoadError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if self.dtype == "planes" and variant.family != "3d":
+            raise LoadError(f"{variant.name}: dtype='planes' applies to 3D configs only (a 2D sample is one "
+                            "image: dtype='uint8' is its compact form)")
         frame_options = {k: v for k, v in (("pad_to", self.pad_to), ("sample_frames", self.sample_frames)) if v is not None}
         if frame_options and variant.family != "3d":
             raise LoadError(f"{variant.name}: {' and '.join(frame_options)} apply to 3D configs only "
@@ -154,39 +158,96 @@ def frame_indices(t: int, opts: LoadOptions, clip_id: str) -> tuple[np.ndarray, 
     return np.arange(t), t
 
 
-def clip_tensor(members: dict[str, bytes], meta: dict, opts: LoadOptions) -> tuple[torch.Tensor, torch.Tensor]:
-    """The clip as (length, 3, 224, W) in [0, 1] (or uint8) and a mask of its real (unpadded) frames."""
-    from .video3d import decode_yuv, resize_yuv420, yuv_to_rgb
+def _clip_parts(members: dict[str, bytes], meta: dict, opts: LoadOptions):
+    """The stored parts of a 3D sample: kept frames' YUV planes (or None), the mel (or None), the
+    kept frame indices and the output length."""
+    from .video3d import decode_yuv
 
     n = meta["n_frames"]
     keep, length = frame_indices(n, opts, meta["clip_id"])
-    planes = None
+    planes = mel = None
     if "mp4" in members:
         planes = decode_yuv(members["mp4"])
         if len(planes) != n:
             raise LoadError(f"{meta['clip_id']}: {len(planes)} frames decoded, the sample says {n}")
         planes = planes[keep]
-    squeezed = opts.multimodal_layout == "squeezed" and planes is not None and "npy" in members
-    frame_w = 0 if planes is None else SQUEEZED_FRAME_WIDTH if squeezed else 224
-    chunk_w = 0 if "npy" not in members else SQUEEZED_CHUNK_WIDTH if squeezed else 224
-    out = np.zeros((length, 3, 224, frame_w + chunk_w), np.float32)
-    if planes is not None:
-        if squeezed:  # resize the uint8 planes, then convert: 5x cheaper than resizing floats
-            planes = resize_yuv420(planes, frame_w, 224)
-        yuv_to_rgb(planes, out[: len(keep), :, :, :frame_w])
-    if chunk_w:
+    if "npy" in members:
         mel = np.load(io.BytesIO(members["npy"]), allow_pickle=False)
         if not np.isfinite(mel).all():
             raise LoadError(f"{meta['clip_id']}: the stored mel holds NaN or inf; rebuild this config")
-        out[: len(keep), :, :, frame_w:] = mel_chunks(mel, n, chunk_w)[keep][:, None]
+    return planes, mel, keep, length
+
+
+def _widths(opts: LoadOptions, video: bool, audio: bool) -> tuple[int, int]:
+    """Columns of the frame part and of the chunk part of a 3D input."""
+    squeezed = opts.multimodal_layout == "squeezed" and video and audio
+    return (0 if not video else SQUEEZED_FRAME_WIDTH if squeezed else 224,
+            0 if not audio else SQUEEZED_CHUNK_WIDTH if squeezed else 224)
+
+
+def _mask(length: int, real: int) -> torch.Tensor:
     mask = torch.zeros(length, dtype=torch.bool)
-    mask[: len(keep)] = True
+    mask[:real] = True
+    return mask
+
+
+def clip_tensor(members: dict[str, bytes], meta: dict, opts: LoadOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clip as (length, 3, 224, W) in [0, 1] (or uint8) and a mask of its real (unpadded) frames."""
+    from .video3d import resize_yuv420, yuv_to_rgb
+
+    planes, mel, keep, length = _clip_parts(members, meta, opts)
+    frame_w, chunk_w = _widths(opts, planes is not None, mel is not None)
+    out = np.zeros((length, 3, 224, frame_w + chunk_w), np.float32)
+    if planes is not None:
+        if frame_w != 224:  # resize the uint8 planes, then convert: 5x cheaper than resizing floats
+            planes = resize_yuv420(planes, frame_w, 224)
+        yuv_to_rgb(planes, out[: len(keep), :, :, :frame_w])
+    if mel is not None:
+        out[: len(keep), :, :, frame_w:] = mel_chunks(mel, meta["n_frames"], chunk_w)[keep][:, None]
     inputs = torch.from_numpy(out)
     if opts.channels == 1:
         inputs = inputs.mean(dim=1, keepdim=True)
     if opts.dtype == "uint8":
         inputs = inputs.mul_(255.0).round_().to(torch.uint8)
-    return inputs, mask
+    return inputs, _mask(length, len(keep))
+
+
+def clip_planes(members: dict[str, bytes], meta: dict, opts: LoadOptions) -> dict:
+    """The clip as stored, for `crema_tools.transforms.to_model_input` to assemble on the device.
+
+    `planes` (T', 336, 224) uint8: the kept frames' YUV 4:2:0 planes; `mel` (128, C) float16: the
+    whole mel in dB; `chunks` (T', 2): each kept frame's mel columns [start, stop); `mask` and
+    `length` as for the other dtypes (T' real frames out of the output length); `geometry`: the
+    output's frame and chunk widths and channels. A frame is 75 KB instead of 1.2 MB of wide float32,
+    and padding frames are not sent at all.
+    """
+    from .video3d import chunk_bounds
+
+    planes, mel, keep, length = _clip_parts(members, meta, opts)
+    frame_w, chunk_w = _widths(opts, planes is not None, mel is not None)
+    item = {"mask": _mask(length, len(keep)), "length": len(keep), "geometry": _geometry(opts, frame_w, chunk_w)}
+    if planes is not None:
+        item["planes"] = torch.from_numpy(np.ascontiguousarray(planes))
+    if mel is not None:
+        item["mel"] = torch.from_numpy(mel.astype(np.float16))
+        item["chunks"] = torch.tensor(chunk_bounds(meta["n_frames"], mel.shape[1]), dtype=torch.int32)[torch.from_numpy(keep)]
+    return item
+
+
+def _geometry(opts: LoadOptions, frame_w: int, chunk_w: int) -> dict:
+    """Where a 3D input's parts lie (for the device transform and the modality ablations)."""
+    return {"frame_width": frame_w, "chunk_width": chunk_w, "channels": opts.channels}
+
+
+def sample_item(members: dict[str, bytes], meta: dict, opts: LoadOptions) -> dict:
+    """The tensors of one sample in the form `opts` asks for (without its labels)."""
+    if "png" in members:
+        return {"inputs": image_tensor(members["png"], opts.channels, opts.dtype)}
+    if opts.dtype == "planes":
+        return clip_planes(members, meta, opts)
+    inputs, mask = clip_tensor(members, meta, opts)
+    widths = _widths(opts, "mp4" in members, "npy" in members)
+    return {"inputs": inputs, "mask": mask, "length": int(mask.sum()), "geometry": _geometry(opts, *widths)}
 
 
 LABEL_FIELDS = ("label", "clip_id", "actor_id", "emotion", "sentence", "intensity")
@@ -356,11 +417,7 @@ class CremaDataset(torch.utils.data.IterableDataset):
                                      frames=self.options.frames_per_clip, train=self.split == "train")
                 self.decoded += 1
                 return item
-            if "png" in members:
-                item = {"inputs": image_tensor(members["png"], self.options.channels, self.options.dtype)}
-            else:
-                inputs, mask = clip_tensor(members, meta, self.options)
-                item = {"inputs": inputs, "mask": mask, "length": int(mask.sum())}
+            item = sample_item(members, meta, self.options)
         except LoadError as e:
             raise LoadError(f"{where}: {e}") from None
         except Exception as e:  # a corrupt member: name it, so the user knows what to rebuild
@@ -432,15 +489,16 @@ def _keys(shard: Path) -> Iterator[str]:
 
 
 def collate(items: list[dict]) -> dict:
-    """Batch items; 3D clips of different lengths are padded at the end to the longest, with `mask`."""
+    """Batch items; tensors of different shapes (3D clips of different lengths, the planes form's
+    frames and mels) are padded at the end of each axis to the largest, with zeros (`mask` False)."""
     batch: dict = {}
     for key in items[0]:
         values = [x[key] for x in items]
-        if key in ("inputs", "mask") and values[0].ndim >= 1 and len({v.shape for v in values}) > 1:
-            longest = max(v.shape[0] for v in values)
-            padded = values[0].new_zeros((len(values), longest, *values[0].shape[1:]))
+        if isinstance(values[0], torch.Tensor) and len({v.shape for v in values}) > 1:
+            shape = [max(sizes) for sizes in zip(*(v.shape for v in values))]
+            padded = values[0].new_zeros((len(values), *shape))
             for i, v in enumerate(values):
-                padded[i, : v.shape[0]] = v
+                padded[(i, *map(slice, v.shape))] = v
             batch[key] = padded
         else:
             batch[key] = torch.utils.data.default_collate(values)
@@ -463,7 +521,12 @@ def load(path_or_repo_id: str | Path, variant: str, split: str = "train", *, cha
     longer clip is an error naming it); `sample_frames=16` or `32` takes frames evenly (VideoMAE).
     `multimodal_layout` (3d-multimodal): "wide" puts frame | chunk side by side (W 448), "squeezed"
     resizes the frame to 208 wide and the chunk to 16 (W 224, the paper's VideoMAE input).
-    `dtype="uint8"` keeps images as bytes (4x less to copy; normalise on the device).
+    `dtype="uint8"` keeps images as bytes (4x less to copy). `dtype="planes"` (3D) yields the
+    clip as stored, the frames' YUV 4:2:0 planes and the mel, unpadded (16x less than wide float32
+    per frame, and no padding; far cheaper to decode, see bench/bench_load.py):
+    `crema_tools.transforms.to_model_input(batch, ...)`
+    converts, resizes, pads and normalises it on the device, to the float32 path's tensors within
+    3 grey levels. Both compact forms are normalised there: pass the whole batch.
     `shuffle`, `seed`, `shuffle_buffer`: seeded reshuffling per epoch (`set_epoch`). `rank` and
     `world_size` default to torch.distributed's; `even=True` gives every rank the same number of
     samples (training; at most world_size - 1 samples of an epoch are left out). `select(clip_id)`

@@ -21,7 +21,7 @@ from .builder.render import get_renderers
 from .corpus import EMOTIONS
 from .errors import CremaToolsError
 from .faces import detect_faces
-from .loading import LoadOptions, clip_tensor, image_tensor
+from .loading import LoadOptions, collate, sample_item
 from .transforms import to_model_input
 
 VIDEO_SUFFIXES = (".flv", ".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
@@ -83,10 +83,8 @@ def model_input(video: Path, cfg, wav: Path | None = None, device: str | None = 
         f.audio_duration = f.video_duration
     members = renderer.render(f)
     meta = {"clip_id": video.name, **(renderer.metadata(f) if renderer.metadata else {})}
-    options = LoadOptions(**cfg.load_options(), dtype="uint8")
-    inputs = (image_tensor(members["png"], options.channels, "uint8") if "png" in members
-              else clip_tensor(members, meta, options)[0])
-    return to_model_input(inputs[None], cfg.mean, cfg.std, device), notes
+    batch = collate([sample_item(members, meta, LoadOptions(**cfg.load_options()))])
+    return to_model_input(batch, cfg.mean, cfg.std, device), notes
 
 
 @torch.no_grad()

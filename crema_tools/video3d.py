@@ -172,20 +172,26 @@ def crop_resize_yuv420(planes: np.ndarray, box: tuple[int, int, int, int], size:
     return crop_resize_frame(planes, box, size).to_ndarray(format="yuv420p")
 
 
+YUV_TO_RGB = {"y": 1.164, "r_v": 1.596, "g_u": 0.392, "g_v": 0.813, "b_u": 2.017}
+"""BT.601 limited range, 8-bit: R = y (Y - 16) + r_v (V - 128), G = y (Y - 16) - g_u (U - 128) - g_v (V - 128),
+B = y (Y - 16) + b_u (U - 128). The loader (NumPy) and the device transform (torch) both use these."""
+
+
 def yuv_to_rgb(planes: np.ndarray, out: np.ndarray) -> None:
-    """Write (T, 3, H, W) RGB in [0, 1] into `out` from YUV 4:2:0 planes (BT.601, limited range).
+    """Write (T, 3, H, W) RGB in [0, 1] into `out` from YUV 4:2:0 planes (`YUV_TO_RGB`, chroma repeated 2x2).
 
     Done in NumPy for all frames at once: faster than asking FFmpeg for RGB frame by frame, and
     free of the thread fan-out that slows small torch ops in loader workers.
     """
+    k = YUV_TO_RGB
     t, h, w = planes.shape[0], planes.shape[1] * 2 // 3, planes.shape[2]
-    y = (planes[:, :h].astype(np.float32) - 16.0) * np.float32(1.164 / 255.0)
+    y = (planes[:, :h].astype(np.float32) - 16.0) * np.float32(k["y"] / 255.0)
     chroma = planes[:, h:].reshape(t, 2, h // 2, w // 2).astype(np.float32) - 128.0
     u = chroma[:, 0].repeat(2, axis=1).repeat(2, axis=2) * np.float32(1.0 / 255.0)
     v = chroma[:, 1].repeat(2, axis=1).repeat(2, axis=2) * np.float32(1.0 / 255.0)
-    np.clip(y + 1.596 * v, 0.0, 1.0, out=out[:, 0])
-    np.clip(y - 0.392 * u - 0.813 * v, 0.0, 1.0, out=out[:, 1])
-    np.clip(y + 2.017 * u, 0.0, 1.0, out=out[:, 2])
+    np.clip(y + k["r_v"] * v, 0.0, 1.0, out=out[:, 0])
+    np.clip(y - k["g_u"] * u - k["g_v"] * v, 0.0, 1.0, out=out[:, 1])
+    np.clip(y + k["b_u"] * u, 0.0, 1.0, out=out[:, 2])
 
 
 def resize_yuv420(planes: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -73,8 +73,9 @@ class PretrainedCfg:
         return self.input_size if self.frames is None else (self.frames, *self.input_size)
 
     def load_options(self) -> dict:
-        """The `crema_tools.load` options that give this model its input (layout, frames, channels)."""
-        options: dict = {"channels": self.input_size[0]}
+        """The `crema_tools.load` options that give this model its input (layout, frames, channels),
+        in the loader's most compact form (`crema_tools.transforms.to_model_input` finishes it on the device)."""
+        options: dict = {"channels": self.input_size[0], "dtype": "planes" if self.frames is not None else "uint8"}
         if self.frames is not None:
             options["sample_frames" if self.temporal == "sample" else "pad_to"] = self.frames
         if self.variant == "3d-multimodal":

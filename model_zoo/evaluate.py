@@ -21,17 +21,11 @@ from accelerate.utils import gather_object
 
 import crema_tools
 from crema_tools.errors import CremaToolsError
-from crema_tools.loading import SQUEEZED_FRAME_WIDTH, collate, resolve
-from crema_tools.transforms import blank, to_model_input
-from crema_tools.variants import SQUARE_WIDTH, get_variant
+from crema_tools.loading import collate, resolve
+from crema_tools.transforms import to_model_input
+from crema_tools.variants import get_variant
 
 from .metrics import Prediction, evaluation, plot_confusion
-
-
-def frame_width(cfg) -> int:
-    """Columns of the vision part in a multimodal input (the spectrogram follows)."""
-    squeezed = cfg.load_options().get("multimodal_layout") == "squeezed"
-    return SQUEEZED_FRAME_WIDTH if squeezed else SQUARE_WIDTH
 
 
 @torch.no_grad()
@@ -41,8 +35,7 @@ def predict(model, loader, accelerator, ablate: str | None = None) -> list[Predi
     cfg = accelerator.unwrap_model(model).pretrained_cfg
     mine = []
     for batch in loader:
-        inputs = batch["inputs"] if ablate is None else blank(batch["inputs"], ablate, frame_width(cfg))
-        logits = model(to_model_input(inputs, cfg.mean, cfg.std, accelerator.device))
+        logits = model(to_model_input(batch, cfg.mean, cfg.std, accelerator.device, blank=ablate))
         for cid, label, pred in zip(batch["clip_id"], batch["label"].tolist(), logits.argmax(-1).tolist()):
             mine.append(Prediction(cid, label, pred))
     everyone = gather_object(mine) if accelerator.num_processes > 1 else mine
@@ -50,7 +43,7 @@ def predict(model, loader, accelerator, ablate: str | None = None) -> list[Predi
 
 
 def split_loader(folder, variant: str, split: str, cfg, batch_size: int, num_workers: int, **load_kwargs):
-    dataset = crema_tools.load(folder, variant, split, dtype="uint8", **cfg.load_options(), **load_kwargs)
+    dataset = crema_tools.load(folder, variant, split, **cfg.load_options(), **load_kwargs)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
 
 

@@ -173,7 +173,7 @@ def make_model(args):
 def datasets(args, cfg, folder: Path, seed: int):
     """Train and validation streams: the protocol's validation split, or a hold-out of train."""
     report = json.loads((folder / args.variant / "report.json").read_text())
-    common = dict(dtype="uint8", **cfg.load_options())
+    common = cfg.load_options()
     if "validation" in report["splits"]:
         keep_train, validation, val_name = None, crema_tools.load(folder, args.variant, "validation", **common), "validation"
     else:
@@ -198,7 +198,7 @@ def recompute_batchnorm(model, loader, cfg, accelerator, max_batches: int) -> No
     norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms or max_batches <= 0:
         return
-    inputs = (to_model_input(b["inputs"], cfg.mean, cfg.std, accelerator.device) for b in islice(loader, max_batches))
+    inputs = (to_model_input(b, cfg.mean, cfg.std, accelerator.device) for b in islice(loader, max_batches))
     with torch.no_grad():
         torch.optim.swa_utils.update_bn(inputs, net)
     if accelerator.num_processes > 1:
@@ -268,7 +268,7 @@ def train_one(args, seed: int, out: Path) -> dict:
                    disable=not accelerator.is_local_main_process, file=sys.stderr)
         for batch in bar:
             with accelerator.accumulate(model):
-                logits = model(to_model_input(batch["inputs"], cfg.mean, cfg.std, accelerator.device))
+                logits = model(to_model_input(batch, cfg.mean, cfg.std, accelerator.device))
                 loss = torch.nn.functional.cross_entropy(logits, batch["label"].to(accelerator.device))
                 accelerator.backward(loss)
                 optimizer.step()
@@ -309,7 +309,8 @@ def train_one(args, seed: int, out: Path) -> dict:
     metrics["human"] = {s: {"accuracy": m["human"]["accuracy"], "modality": m["human"]["ratings"]}
                         for s, m in metrics["splits"].items()}
     metrics["data"] = {"decoded_per_rank": gather_object([train_set.decoded])
-                       if accelerator.num_processes > 1 else [train_set.decoded]}
+                       if accelerator.num_processes > 1 else [train_set.decoded],
+                       "load_options": cfg.load_options()}
     for split, m in metrics["splits"].items():
         accelerator.print(f"{split}: accuracy {m['accuracy']:.3f}, UAR {m['uar']:.3f}, macro-F1 {m['macro_f1']:.3f} "
                           f"over {m['samples']} clips (best epoch {state.best_epoch})")

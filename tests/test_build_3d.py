@@ -9,7 +9,8 @@ import torch
 import crema_tools
 from crema_tools import synthetic
 from crema_tools.builder.pipeline import build
-from crema_tools.loading import LoadError
+from crema_tools.loading import LoadError, collate
+from crema_tools.transforms import to_model_input
 from crema_tools.video3d import chunk_bounds, resample_times, source_fps
 
 VARIANTS_3D = ["3d-audio", "3d-vision", "3d-multimodal"]
@@ -85,6 +86,34 @@ def test_padding_to_135_and_even_sampling(built3d):
     assert all(x["inputs"].shape == (32, 3, 224, 224) for x in squeezed)
     batch = next(iter(torch.utils.data.DataLoader(crema_tools.load(built3d, "3d-multimodal", "train", pad_to=135), batch_size=2)))
     assert batch["inputs"].shape == (2, 135, 3, 224, 448) and batch["mask"].shape == (2, 135)
+
+
+@pytest.mark.parametrize("variant, kw", [
+    ("3d-multimodal", {"pad_to": 80}),
+    ("3d-multimodal", {"sample_frames": 32, "multimodal_layout": "squeezed"}),
+    ("3d-multimodal", {"channels": 1}),
+    ("3d-vision", {"sample_frames": 16}),
+    ("3d-audio", {}),
+])
+def test_planes_assembled_on_the_device_are_the_float32_path(built3d, variant, kw):
+    """dtype="planes" yields the clip as stored (a fraction of the bytes); `to_model_input` converts,
+    resizes (squeezed: Pillow's exact arithmetic), pads and normalises it to the float32 path's
+    tensors: within float rounding, far inside the 3 grey levels allowed."""
+    mean, std = (0.45, 0.45, 0.45)[: kw.get("channels", 3)], (0.225, 0.225, 0.225)[: kw.get("channels", 3)]
+    for split in ("train", "test"):
+        batches = [next(iter(torch.utils.data.DataLoader(crema_tools.load(built3d, variant, split, dtype=dtype, **kw),
+                                                          batch_size=8, collate_fn=collate))) for dtype in ("float32", "planes")]
+        f32, planes = batches
+        assert "inputs" not in planes and planes["planes" if variant != "3d-audio" else "mel"].dtype != torch.float32
+        loaded = sum(v.numel() * v.element_size() for v in planes.values() if isinstance(v, torch.Tensor))
+        assert loaded < f32["inputs"].numel() * 4 / (12 if "pad_to" in kw else 5)  # the compact form is compact
+        a, b = to_model_input(f32, mean, std), to_model_input(planes, mean, std)
+        assert a.shape == b.shape and torch.equal(f32["mask"], planes["mask"])
+        assert f32["clip_id"] == planes["clip_id"] and torch.equal(f32["length"], planes["length"])
+        grey_levels = (a - b).abs() * 0.225 * 255
+        assert float(grey_levels.max()) < 0.01
+        if "pad_to" in kw:  # padded frames are black, normalised
+            assert (~planes["mask"]).any() and torch.allclose(b[~planes["mask"]], torch.tensor(-0.45 / 0.225))
 
 
 def test_multimodal_halves_are_the_single_modalities(built3d):
@@ -176,3 +205,4 @@ def test_face_crop_tracks_the_face(corpus, tmp_path):
         # and varies far more than the whole frame's flat margins
         assert float(x[:, :, 80:144, 80:144].std()) > 0.1
         assert not torch.allclose(x, full[cid], atol=0.05)
+

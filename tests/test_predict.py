@@ -76,6 +76,22 @@ def test_prediction_equals_the_model_on_the_built_sample(setup, corpus):
     assert got.notes == []
 
 
+def test_a_3d_prediction_equals_the_model_on_the_built_clip(corpus, tmp_path):
+    """predict assembles the stored planes on the device; the reference is the loader's float32 path."""
+    from dataclasses import replace
+
+    build(corpus, tmp_path / "data", ["3d-multimodal"], progress=False, clip_ids=[CLIP, "1002_DFA_SAD_XX"])
+    torch.manual_seed(0)
+    model = model_zoo.create_model("simple3d", variant="3d-multimodal").eval()
+    model.pretrained_cfg = cfg = replace(model.pretrained_cfg, frames=80)
+    item = next(x for s in ("train", "test") for x in crema_tools.load(tmp_path / "data", "3d-multimodal", s, pad_to=80)
+                if x["clip_id"] == CLIP)
+    with torch.no_grad():
+        expected = model(to_model_input(item["inputs"][None], cfg.mean, cfg.std)).softmax(-1)[0]
+    (got,) = predict(model, [corpus / "VideoFlash" / f"{CLIP}.flv"], wav=corpus / "AudioWAV" / f"{CLIP}.wav")
+    assert torch.allclose(torch.tensor(list(got.probabilities.values())), expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("name, video_codec, audio_codec", [("clip.mp4", "libx264", "aac"),
                                                             ("clip.webm", "libvpx", "libopus")])
 def test_other_containers_with_their_own_audio(setup, corpus, tmp_path, name, video_codec, audio_codec):

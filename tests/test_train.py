@@ -105,10 +105,11 @@ def test_recipes_reach_every_option_the_paper_used(tmp_path):
                       "--no-pretrained"])
     cfg = make_model(mae).pretrained_cfg
     assert cfg.input_shape == (32, 3, 224, 224)
-    assert cfg.load_options() == {"channels": 3, "sample_frames": 32, "multimodal_layout": "squeezed"}
+    assert cfg.load_options() == {"channels": 3, "dtype": "planes", "sample_frames": 32,
+                                  "multimodal_layout": "squeezed"}
     cnn = make_model(parse_args(["--model", "simple3d", "--variant", "3d-vision", "--data", str(tmp_path),
                                  "--out", str(tmp_path)])).pretrained_cfg
-    assert cnn.load_options() == {"channels": 3, "pad_to": 135}
+    assert cnn.load_options() == {"channels": 3, "dtype": "planes", "pad_to": 135}
 
 
 # ---------------------------------------------------------------- it learns
@@ -144,6 +145,22 @@ def test_learns_the_sample_in_eval_mode_and_fusion_beats_each_modality(sample, t
     for heading in ("### audio", "### vision", "### multimodal", "CREMA-D raters", "synthetic sample"):
         assert heading in table
     assert (tmp_path / "report" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_3d_model_trains_and_evaluates_on_the_stored_planes(corpus, tmp_path):
+    """3D training takes the loader's planes form and finishes it on the device: steps, precise BN,
+    validation, test and the modality ablations all run on it."""
+    clips = ["1001_DFA_ANG_XX", "1001_DFA_HAP_XX", "1002_DFA_FEA_XX", "1002_DFA_SAD_XX", "1001_IEO_NEU_XX", "1002_IEO_DIS_XX"]
+    build(corpus, tmp_path / "data", ["3d-multimodal"], progress=False, clip_ids=clips)
+    train_main(["--model", "simple3d", "--variant", "3d-multimodal", "--data", str(tmp_path / "data"), "--out",
+                str(tmp_path / "run"), "--epochs", "1", "--batch-size", "2", "--frames", "80", "--precise-bn-batches", "1"])
+    m = metrics(tmp_path / "run")
+    assert m["data"]["load_options"] == {"channels": 3, "dtype": "planes", "pad_to": 80, "multimodal_layout": "wide"}
+    report = json.loads((tmp_path / "data" / "3d-multimodal" / "report.json").read_text())
+    test = m["splits"]["test"]
+    assert test["samples"] == report["splits"]["test"]["samples"] > 0
+    assert {p: test["ablation"][p]["samples"] for p in ("audio_blanked", "vision_blanked")} == dict.fromkeys(
+        ("audio_blanked", "vision_blanked"), test["samples"])
 
 
 # ---------------------------------------------------------------- resume, processes, seeds
