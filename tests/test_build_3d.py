@@ -206,3 +206,21 @@ def test_face_crop_tracks_the_face(corpus, tmp_path):
         assert float(x[:, :, 80:144, 80:144].std()) > 0.1
         assert not torch.allclose(x, full[cid], atol=0.05)
 
+
+def test_face_crop_finds_faces_on_the_build_device_batched_across_clips(corpus, tmp_path, monkeypatch):
+    """--face-crop's keyframes go to MTCNN on the build's --device, many clips per call, between the two
+    passes over the video (never one clip at a time in the workers); the bytes do not depend on workers."""
+    from crema_tools import faces
+    from crema_tools.builder import pipeline
+
+    calls, alone = [], []
+    real = faces.detect_faces
+    monkeypatch.setattr(pipeline, "detect_faces", lambda frames, device=None: calls.append((len(frames), device)) or real(frames, device))
+    monkeypatch.setattr(faces, "detect_faces", lambda frames, device=None: alone.append(len(frames)) or real(frames, device))
+    report = build(corpus, tmp_path / "w0", ["3d-vision"], progress=False, clip_ids=CLIPS[:3], face_crop=True,
+                   device="cpu")["3d-vision"]
+    assert calls == [(3 * 5, "cpu")] and alone == []  # 3 clips x 5 keyframes in one call on the given device
+    assert report["build"]["face_device"] == "cpu"
+    build(corpus, tmp_path / "w2", ["3d-vision"], progress=False, clip_ids=CLIPS[:3], face_crop=True, device="cpu", workers=2)
+    for a in sorted((tmp_path / "w0/3d-vision").glob("*.tar")):
+        assert a.read_bytes() == (tmp_path / "w2/3d-vision" / a.name).read_bytes()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -32,6 +32,8 @@ class ClipFeatures:
     video_mp4: bytes | None = None  # 3D: the 24 fps frames, 224x224, H.264
     n_frames: int | None = None  # 3D: frames at 24 fps
     track_faces: int | None = None  # 3D --face-crop: keyframes where MTCNN found the face
+    keyframes: np.ndarray | None = None  # 3D --face-crop: (K, H, W, 3) uint8 RGB, the frames MTCNN looks at
+    keyframe_faces: list[Face] | None = None  # 3D --face-crop: what MTCNN found on them (the build sets it)
     frames_1fps: np.ndarray | None = None  # ogm-ge: (n, H, W, 3) uint8, the first frame of every second
     frame_indices: list[int] | None = None  # ogm-ge: their indices among the decoded frames
     source_fps: int | None = None  # ogm-ge: the video's frame rate, as a whole number
@@ -61,30 +63,62 @@ def step_middle_frame(raw: Path, f: ClipFeatures) -> None:
     f.middle_frame, f.video_duration = media.read_middle_frame(path, rel)
 
 
-def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> None:
-    """Every frame decoded, put on the 24 fps grid by timestamp, (face-)cropped, 224x224, H.264.
-
-    Frames stay in the FLV's own YUV 4:2:0 from decoding to encoding; only the few keyframes
-    that MTCNN looks at with --face-crop are converted to RGB.
-    """
+def _frames_24fps(raw: Path, f: ClipFeatures) -> tuple[list[np.ndarray], list[int]]:
+    """Every frame decoded as YUV 4:2:0 planes, and which of them is shown at each 24 fps instant."""
     from .. import video3d
-    from ..faces import detect_faces, square_crop_box
 
     path, rel = _video_path(raw, f)
     _checked(rel)
     planes, times, f.video_duration = media.read_all_frames(path, rel, pixel_format="yuv420p")
-    picks = video3d.resample_times(times, video3d.source_fps(times))
+    return planes, video3d.resample_times(times, video3d.source_fps(times))
+
+
+def _keyframe_indices(n: int) -> list[int]:
+    """The `video3d.FACE_KEYFRAMES` frames of the 24 fps grid that MTCNN looks at."""
+    from .. import video3d
+
+    return sorted({round(k) for k in np.linspace(0, n - 1, video3d.FACE_KEYFRAMES)})
+
+
+def _keyframe_images(planes: Sequence[np.ndarray], picks: list[int], keys: list[int]) -> np.ndarray:
+    """(K, H, W, 3) uint8 RGB of the keyframes."""
+    from .. import video3d
+
     height, width = planes[0].shape[0] * 2 // 3, planes[0].shape[1]
-    boxes: list = [None] * len(picks)
+    rgb = np.empty((len(keys), 3, height, width), np.float32)
+    video3d.yuv_to_rgb(np.stack([planes[picks[k]] for k in keys]), rgb)
+    return (rgb.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+
+
+def step_face_keyframes(raw: Path, f: ClipFeatures) -> None:
+    """3D --face-crop, first pass: the keyframes' RGB images. The build then finds the faces of many
+    clips' keyframes in one MTCNN batch on its device, and `step_video_24fps` crops."""
+    planes, picks = _frames_24fps(raw, f)
+    f.keyframes = _keyframe_images(planes, picks, _keyframe_indices(len(picks)))
+
+
+def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> None:
+    """Every frame decoded, put on the 24 fps grid by timestamp, (face-)cropped, 224x224, H.264.
+
+    Frames stay in the FLV's own YUV 4:2:0 from decoding to encoding. With --face-crop the boxes
+    found on the keyframes (`keyframe_faces`, set by the build between its two passes; found here,
+    on the CPU, when the step runs alone) are interpolated to every frame.
+    """
+    from .. import video3d
+    from ..faces import detect_faces, square_crop_box
+
+    if "face_keyframes" in f.errors:  # the first pass could not read the video: neither can this one
+        raise media.MediaError(f.errors["face_keyframes"])
+    planes, picks = _frames_24fps(raw, f)
+    height, width = planes[0].shape[0] * 2 // 3, planes[0].shape[1]
     if face_crop:
-        keys = sorted({round(k) for k in np.linspace(0, len(picks) - 1, video3d.FACE_KEYFRAMES)})
-        rgb = np.empty((len(keys), 3, height, width), np.float32)
-        video3d.yuv_to_rgb(np.stack([planes[picks[k]] for k in keys]), rgb)
-        images = list((rgb.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8))
-        found = detect_faces(images, device="cpu")
+        keys = _keyframe_indices(len(picks))
+        found = f.keyframe_faces
+        if found is None:
+            found = detect_faces(list(_keyframe_images(planes, picks, keys)), device="cpu")
         f.track_faces = sum(x.found for x in found)
         boxes = video3d.interpolate_boxes(keys, [x.box for x in found], len(picks))
-    if face_crop:  # no face on any keyframe: the centre square, as the 2D crop does
+        # no face on any keyframe: the centre square, as the 2D crop does
         crops = [square_crop_box(Face(b, 1.0 if b else 0.0), width, height) for b in boxes]
     else:
         crops = [(0, 0, width, height)] * len(picks)
@@ -147,34 +181,49 @@ def step_ogm_ge_stft(raw: Path, f: ClipFeatures) -> None:
 
 STEPS: dict[str, Callable[..., None]] = {
     "middle_frame": step_middle_frame,
+    "face_keyframes": step_face_keyframes,
     "video_24fps": step_video_24fps,
     "mel": step_mel,
     "frames_1fps": step_frames_1fps,
     "ogm_ge_stft": step_ogm_ge_stft,
 }
 
-Step = tuple[str, Callable[[Path, ClipFeatures], None]]
+
+class Step(NamedTuple):
+    name: str
+    run: Callable[[Path, ClipFeatures], None]
+    after_faces: bool = False  # needs the faces the build finds between its two passes
 
 
 def bind_steps(names: Sequence[str], face_crop: bool = False) -> tuple[Step, ...]:
-    """The named steps, each once, with its build options bound (picklable, for worker processes)."""
-    bound = {"video_24fps": partial(step_video_24fps, face_crop=face_crop)}
-    return tuple((name, bound.get(name, STEPS[name])) for name in dict.fromkeys(names))
+    """The named steps, each once, with their build options bound (picklable, for worker processes).
+
+    With `face_crop`, the 24 fps video takes two passes: its keyframes first, the crop once the
+    build has found their faces (batched across clips on the build's device).
+    """
+    steps = []
+    for name in dict.fromkeys(names):
+        if name == "video_24fps" and face_crop:
+            steps += [Step("face_keyframes", step_face_keyframes),
+                      Step(name, partial(step_video_24fps, face_crop=True), after_faces=True)]
+        else:
+            steps.append(Step(name, STEPS[name]))
+    return tuple(steps)
 
 
 def extract(raw: Path, clip_id: str, steps: tuple[Step, ...]) -> ClipFeatures:
     """Run the steps on one clip; a failing step records its reason and the others still run."""
-    return _run(raw, ClipFeatures(clip_id), steps)
+    return run_steps(raw, ClipFeatures(clip_id), steps)
 
 
 def extract_file(video: Path, steps: tuple[Step, ...], wav: Path | None = None) -> ClipFeatures:
     """Run the steps on any video (and optionally a WAV) outside the corpus layout: what predict reads."""
     files = {"video": Path(video), **({"wav": Path(wav)} if wav else {})}
-    return _run(Path(video).parent, ClipFeatures(Path(video).stem, files=files), steps)
+    return run_steps(Path(video).parent, ClipFeatures(Path(video).stem, files=files), steps)
 
 
-def _run(raw: Path, f: ClipFeatures, steps: tuple[Step, ...]) -> ClipFeatures:
-    for name, step in steps:
+def run_steps(raw: Path, f: ClipFeatures, steps: tuple[Step, ...]) -> ClipFeatures:
+    for name, step, _ in steps:
         try:
             step(raw, f)
         except media.MediaError as e:

@@ -40,10 +40,10 @@ import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -57,7 +57,7 @@ from ..faces import default_device, detect_faces
 from ..shards import TMP_MARK, ShardFile
 from ..synthetic import is_synthetic
 from .card import write_card
-from .extract import ClipFeatures, Step, bind_steps, extract
+from .extract import ClipFeatures, Step, bind_steps, extract, run_steps
 from .outdir import (
     BUILD_JSON,
     CARD_NAME,
@@ -240,7 +240,11 @@ class BuildPlan:
 
     @property
     def need_faces(self) -> bool:
-        return any(r.uses_face for r in self.renderers)
+        return any(self.finds_faces(r) for r in self.renderers)
+
+    def finds_faces(self, r: Renderer) -> bool:
+        """Whether MTCNN decides `r`'s bytes: the 2D face crop, or the 3D --face-crop track."""
+        return r.uses_face or (self.face_crop and "video_24fps" in r.steps)
 
     @property
     def units(self) -> list[list[str]]:
@@ -260,7 +264,7 @@ class BuildPlan:
         return {
             "variant": r.name, "protocol": self.protocol, "seed": self.seed, "fold": self.fold,
             "source": self.source, "face_crop": self.face_crop, "unit_clips": self.unit_clips,
-            "face_batch": FACE_BATCH, "face_device": self.face_device if r.uses_face else None,
+            "face_batch": FACE_BATCH, "face_device": self.face_device if self.finds_faces(r) else None,
             "steps": list(r.steps), "params": json.loads(json.dumps(r.params)),
             "clips": len(self.clip_ids),
             "clips_sha256": hashlib.sha256("\n".join(self.clip_ids).encode()).hexdigest(),
@@ -464,33 +468,57 @@ def _stop_pool(pool: ProcessPoolExecutor, clean: bool) -> None:
         p.join(timeout=10)
 
 
-def _extract_all(raw: Path, ids: list[str], steps: tuple[Step, ...], workers: int) -> Iterator[ClipFeatures]:
-    if workers <= 0:
-        for cid in ids:
-            yield extract(raw, cid, steps)
-        return
-    import multiprocessing as mp
+class Extraction:
+    """The clips' steps, run by worker processes (or here, with workers=0), results in clip order.
 
-    # a bounded window of clips in flight, in order: decoded frames never pile up in memory
-    # when the workers outrun face detection
-    window = 4 * workers
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init,
-                               initargs=(os.getpid(),))
-    clean = False
-    try:
-        pending: deque = deque()
-        for cid in ids:
-            pending.append(pool.submit(extract, raw, cid, steps))
-            if len(pending) >= window:
+    Steps run in two passes: `first_pass` yields each clip's features as it goes; the steps
+    that need the faces the build finds in between (`Step.after_faces`: the --face-crop video) run
+    in `finish`, on the same workers. A bounded window of clips is in flight, so decoded frames
+    never pile up in memory when the workers outrun face detection.
+    """
+
+    def __init__(self, raw: Path, ids: list[str], steps: tuple[Step, ...], workers: int):
+        self.raw, self.ids, self.workers = raw, ids, workers
+        self.first = tuple(s for s in steps if not s.after_faces)
+        self.second = tuple(s for s in steps if s.after_faces)
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            import multiprocessing as mp
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init,
+                                            initargs=(os.getpid(),))
+        self.first_pass: Iterator[ClipFeatures] = self._in_order(partial(extract, self.raw, steps=self.first), ids)
+
+    def finish(self, clips: list[ClipFeatures]) -> list[ClipFeatures]:
+        """The second pass over `clips` (their first pass and faces done)."""
+        if not self.second:
+            return clips
+        return list(self._in_order(partial(run_steps, self.raw, steps=self.second), clips))
+
+    def _in_order(self, fn, items: Iterable) -> Iterator:
+        if self.pool is None:
+            yield from map(fn, items)
+            return
+        window = 4 * self.workers
+        try:
+            pending: deque = deque()
+            for item in items:
+                pending.append(self.pool.submit(fn, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-        clean = True
-    except BrokenProcessPool:
-        raise BuildError("a decoding worker process died (killed by the system, often for lack of memory); "
-                         "run the same command again, with fewer --workers") from None
-    finally:
-        _stop_pool(pool, clean)
+        except BrokenProcessPool:
+            raise BuildError("a decoding worker process died (killed by the system, often for lack of memory); "
+                             "run the same command again, with fewer --workers") from None
+
+    def __enter__(self) -> "Extraction":
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        self.first_pass.close()
+        if self.pool is not None:
+            _stop_pool(self.pool, clean=kind is None)
 
 
 def _batched(items: Iterable, n: int) -> Iterator[list]:
@@ -644,15 +672,26 @@ class UnitWriter:
             shard.abort()
 
 
-def _build_unit(plan: BuildPlan, unit: int, clips: Iterator[ClipFeatures], todo: list[Renderer]) -> None:
+def find_faces(clips: list[ClipFeatures], device: str | None, middle_frames: bool = True) -> None:
+    """MTCNN over a batch of clips: their middle frames (2D) in one call, the keyframes of the
+    --face-crop video (3D) in another, on the build's device. One call per kind keeps each kind's
+    batches, so its boxes, the same whichever other configs are built alongside."""
+    with_frame = [f for f in clips if f.middle_frame is not None] if middle_frames else []
+    for f, face in zip(with_frame, detect_faces([f.middle_frame for f in with_frame], device) if with_frame else []):
+        f.face = face
+    tracked = [f for f in clips if f.keyframes is not None]
+    faces = iter(detect_faces([k for f in tracked for k in f.keyframes], device) if tracked else [])
+    for f in tracked:
+        f.keyframe_faces = [next(faces) for _ in f.keyframes]
+        f.keyframes = None  # found: the second pass needs only the boxes
+
+
+def _build_unit(plan: BuildPlan, unit: int, clips: Extraction, todo: list[Renderer]) -> None:
     writers = [UnitWriter(plan, r, unit, unit_inputs(plan.raw, plan.units[unit])) for r in todo]
     try:
-        for batch in _batched(islice(clips, len(plan.units[unit])), FACE_BATCH):
-            if any(r.uses_face for r in todo):
-                with_frame = [f for f in batch if f.middle_frame is not None]
-                for f, face in zip(with_frame, detect_faces([f.middle_frame for f in with_frame], plan.device)):
-                    f.face = face
-            for f in batch:
+        for batch in _batched(islice(clips.first_pass, len(plan.units[unit])), FACE_BATCH):
+            find_faces(batch, plan.device, middle_frames=any(r.uses_face for r in todo))
+            for f in clips.finish(batch):
                 for w in writers:
                     w.handle(f, plan.splits[w.r.family].get(f.clip_id))
         for w in writers:
@@ -681,7 +720,7 @@ def run_build(plan: BuildPlan, progress: bool = True, units: Sequence[int] | Non
     with _main_process_threads(plan.workers, processes_here), tqdm(
             total=len(ids), desc=label or f"building {', '.join(r.name for r in plan.renderers)}",
             unit="clip", disable=not progress, file=sys.stderr) as bar, \
-            closing(_extract_all(plan.raw, ids, plan.steps, plan.workers)) as clips:
+            Extraction(plan.raw, ids, plan.steps, plan.workers) as clips:
         for u in units:
             _build_unit(plan, u, clips, todo[u])
             bar.update(len(plan.units[u]))
@@ -743,7 +782,7 @@ def _report(plan: BuildPlan, r: Renderer, statuses: list[dict]) -> dict:
         "members": r.variant.members,
         "metadata_fields": r.variant.metadata_fields,
         "build": {"unit_clips": plan.unit_clips, "units": len(plan.units), "face_batch": FACE_BATCH,
-                  "face_device": plan.face_device if r.uses_face else None,
+                  "face_device": plan.face_device if plan.finds_faces(r) else None,
                   "shard_naming": "<split>-<unit>.tar: unit u holds clips [u * unit_clips, (u + 1) * unit_clips) "
                                   "of the seeded clip order"},
         "versions": build_versions(),
