@@ -1,8 +1,5 @@
 """GoogLeNet (Szegedy et al., 2015) from torchvision: the paper's best 2D encoder (66.1% multimodal)."""
 
-from torchvision.models import GoogLeNet_Weights
-from torchvision.models import googlenet as tv_googlenet
-
 from .config import VARIANTS_2D
 from .registry import register_model
 from .torchvision_2d import (
@@ -24,8 +21,8 @@ def _googlenet_kwargs(channels: int) -> dict:
 register_torchvision_arch(
     "googlenet",
     TorchvisionSpec(
-        builder=tv_googlenet,
-        weights=GoogLeNet_Weights,
+        builder="googlenet",
+        weights="GoogLeNet_Weights",
         first_conv="conv1.conv",
         head="fc",
         build_kwargs=_googlenet_kwargs,

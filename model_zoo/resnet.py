@@ -1,8 +1,5 @@
 """ResNet18 (He et al., 2016) from torchvision: the paper's mid-sized 2D CNN."""
 
-from torchvision.models import ResNet18_Weights
-from torchvision.models import resnet18 as tv_resnet18
-
 from .config import VARIANTS_2D
 from .registry import register_model
 from .torchvision_2d import (
@@ -13,7 +10,7 @@ from .torchvision_2d import (
 )
 
 register_torchvision_arch(
-    "resnet18", TorchvisionSpec(builder=tv_resnet18, weights=ResNet18_Weights, first_conv="conv1", head="fc")
+    "resnet18", TorchvisionSpec(builder="resnet18", weights="ResNet18_Weights", first_conv="conv1", head="fc")
 )
 
 

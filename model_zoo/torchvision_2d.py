@@ -4,14 +4,21 @@ Each architecture file only says where its first conv and its head live; this mo
 torchvision model with a `num_classes` head, swaps the first conv for a 1-channel one when asked
 (filters summed), and loads ImageNet weights through torchvision's weights API into that adapted
 model (first conv summed the same way, ImageNet head dropped).
+
+torchvision is imported when a model is built, not with `model_zoo`: importing it costs seconds
+(it pulls in torch._dynamo), which every `python -m model_zoo.* --help` would pay.
 """
 
+# no `from __future__ import annotations`: the Hub mixin reads __init__'s annotations as types
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
-from torchvision.models import WeightsEnum
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 from .base import ZooModel, check_input
 from .config import (
@@ -32,8 +39,8 @@ from .weights import conv_with_in_channels, sum_rgb_filters
 class TorchvisionSpec:
     """Where one torchvision classifier keeps the parts the adaptation touches."""
 
-    builder: Callable[..., nn.Module]  # torchvision builder, e.g. torchvision.models.resnet18
-    weights: type[WeightsEnum]
+    builder: str  # the torchvision.models builder, e.g. "resnet18"
+    weights: str  # its weights enum in torchvision.models, e.g. "ResNet18_Weights"
     first_conv: str  # dotted path of the first nn.Conv2d
     head: str  # dotted path of the final nn.Linear
     build_kwargs: Callable[[int], dict] = lambda channels: {}  # extra builder kwargs per channel count
@@ -43,6 +50,11 @@ class TorchvisionSpec:
 
 
 TORCHVISION_SPECS: dict[str, TorchvisionSpec] = {}
+
+
+def _torchvision_models(name: str):
+    """An attribute of torchvision.models, imported on first use."""
+    return getattr(importlib.import_module("torchvision.models"), name)
 
 
 def register_torchvision_arch(name: str, spec: TorchvisionSpec) -> TorchvisionSpec:
@@ -69,7 +81,7 @@ class TorchvisionClassifier(ZooModel):
         spec = TORCHVISION_SPECS[arch]
         self.arch = arch
         self.channels = check_channels(channels)
-        self.net = spec.builder(weights=None, num_classes=num_classes, **spec.build_kwargs(channels))
+        self.net = _torchvision_models(spec.builder)(weights=None, num_classes=num_classes, **spec.build_kwargs(channels))
         first_conv = self.net.get_submodule(spec.first_conv)
         self.net.set_submodule(spec.first_conv, conv_with_in_channels(first_conv, channels))
         width = get_variant(variant).width
@@ -86,7 +98,7 @@ class TorchvisionClassifier(ZooModel):
         check_input(images, 4, self.channels, self.arch)
         return self.net(images)
 
-    def load_torchvision_weights(self, weights: WeightsEnum) -> None:
+    def load_torchvision_weights(self, weights: "WeightsEnum") -> None:
         """Load torchvision `weights` (downloaded once to $TORCH_HOME/hub/checkpoints, then cached).
 
         The checkpoint's head is dropped (this model's head stays freshly initialised for its own
@@ -109,17 +121,18 @@ class TorchvisionClassifier(ZooModel):
             raise RuntimeError(f"{weights} does not fit {self.arch}: missing {missing}, unexpected {unexpected}")
 
 
-def resolve_torchvision_weights(spec: TorchvisionSpec, pretrained: bool | str) -> WeightsEnum | None:
+def resolve_torchvision_weights(spec: TorchvisionSpec, pretrained: bool | str) -> "WeightsEnum | None":
     """False -> None; True -> torchvision's DEFAULT weights; a string -> that weights name."""
     if pretrained is False:
         return None
+    weights = _torchvision_models(spec.weights)
     if pretrained is True:
-        return spec.weights.DEFAULT
+        return weights.DEFAULT
     try:
-        return spec.weights[pretrained]
+        return weights[pretrained]
     except KeyError:
-        names = [w.name for w in spec.weights]
-        raise ModelZooError(f"unknown weights {pretrained!r} for {spec.weights.__name__}; choose from {names}") from None
+        names = [w.name for w in weights]
+        raise ModelZooError(f"unknown weights {pretrained!r} for {spec.weights}; choose from {names}") from None
 
 
 def build_torchvision_classifier(

@@ -1,8 +1,5 @@
 """VGG16 (Simonyan and Zisserman, 2014) from torchvision: the paper's largest 2D CNN (134M parameters)."""
 
-from torchvision.models import VGG16_Weights
-from torchvision.models import vgg16 as tv_vgg16
-
 from .config import VARIANTS_2D
 from .registry import register_model
 from .torchvision_2d import (
@@ -13,7 +10,7 @@ from .torchvision_2d import (
 )
 
 register_torchvision_arch(
-    "vgg16", TorchvisionSpec(builder=tv_vgg16, weights=VGG16_Weights, first_conv="features.0", head="classifier.6")
+    "vgg16", TorchvisionSpec(builder="vgg16", weights="VGG16_Weights", first_conv="features.0", head="classifier.6")
 )
 
 

@@ -8,14 +8,20 @@ the tokens (`use_mean_pooling=True`).
 
 Licence: the official VideoMAE weights (MCG-NJU/*, Kinetics-400 fine-tuned and pre-trained) are
 CC BY-NC 4.0, non-commercial use only; models initialised from them inherit that restriction.
+
+transformers is imported when a VideoMAE is built, not with `model_zoo` (it costs seconds).
 """
 
+# no `from __future__ import annotations`: the Hub mixin reads __init__'s annotations as types
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+
+if TYPE_CHECKING:
+    from transformers import VideoMAEForVideoClassification
 
 from .base import ZooModel, check_input
 from .config import (
@@ -85,6 +91,8 @@ class VideoMAEClassifier(ZooModel):
         pretrained_cfg: PretrainedCfg | None = None,
     ):
         super().__init__()
+        from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+
         self.channels = check_channels(channels)
         config = VideoMAEConfig.from_dict(videomae_config or {})
         if config.num_labels != num_classes:
@@ -122,12 +130,14 @@ def _label_maps(num_classes: int) -> dict:
     }
 
 
-def _load_backbone(source: str, overrides: dict) -> VideoMAEForVideoClassification:
+def _load_backbone(source: str, overrides: dict) -> "VideoMAEForVideoClassification":
     """Load VideoMAE weights from a local folder or Hub id, with a fresh head for our classes.
 
     Pre-training checkpoints (no classifier, decoder weights) and Kinetics classifiers (400-way
     head) both work; a checkpoint that leaves any other parameter uninitialised raises.
     """
+    from transformers import VideoMAEForVideoClassification
+
     net, info = VideoMAEForVideoClassification.from_pretrained(
         source, ignore_mismatched_sizes=True, output_loading_info=True, dtype=torch.float32, **overrides
     )
@@ -157,6 +167,8 @@ def _build(
         **_label_maps(num_classes),
         **config_overrides,
     }
+    from transformers import VideoMAEConfig
+
     if not pretrained:
         if size not in SIZES:
             raise ModelZooError(f"size must be one of {sorted(SIZES)}")

@@ -22,6 +22,17 @@ def test_loading_does_not_import_the_builder():
     assert r.returncode == 0 and r.stdout.strip() == "False"
 
 
+def test_the_model_zoo_imports_torchvision_and_transformers_only_to_build_a_model():
+    """`python -m model_zoo.train --help` and every tool start in the time torch takes, not seconds more."""
+    code = ("import sys, model_zoo.train, model_zoo.evaluate; heavy = ('torchvision', 'transformers'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy})); "
+            "model_zoo.create_model('resnet18', variant='2d-audio'); "
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["[]", "['torchvision']"]
+
+
 def test_version_and_python_dash_m():
     from importlib.metadata import version
 
