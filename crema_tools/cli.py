@@ -63,9 +63,11 @@ def build(
     fold: Optional[int] = typer.Option(None, help="speaker-kfold: which of the 5 actor-disjoint folds is the test part (0-4)."),
     seed: int = typer.Option(0, help="Seed of the split and of the shard order."),
     workers: int = typer.Option(_default_workers(), help="Decoding processes (0: decode in this process)."),
-    device: Optional[str] = typer.Option(None, help="Device for face detection: cpu, cuda. Default: cuda when there is one."),
+    device: Optional[str] = typer.Option(None, help="Device for face detection (MTCNN, 2D crops and --face-crop): cpu, cuda. "
+                                           "Default: cuda when there is one."),
     face_crop: bool = typer.Option(False, "--face-crop",
-                                   help="3d-vision / 3d-multimodal: crop frames to the face (a box smoothed over time)."),
+                                   help="3d-vision / 3d-multimodal: crop frames to the face, found by MTCNN on "
+                                   "5 keyframes per clip (batched across clips on --device) and interpolated in between."),
     force: bool = typer.Option(False, "--force", help="Replace what crema-tools did not write in --out (a README.md, "
                                "files in a config's folder) instead of refusing."),
     unit_size: int = typer.Option(256, "--unit-size", help="Clips per work unit: each writes one shard per split, is "
