@@ -121,7 +121,7 @@ def test_learns_the_sample_in_eval_mode_and_fusion_beats_each_modality(sample, t
     for variant in ("2d-audio", "2d-vision", "2d-multimodal"):
         run = tmp_path / variant
         train_main(["--model", "resnet18", "--variant", variant, "--data", str(sample), "--out", str(run),
-                    "--epochs", "3", "--batch-size", "16", "--lr", "1e-3", "--precise-bn-batches", "2"])
+                    "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", "--precise-bn-batches", "2"])
         m = metrics(run)
         test = m["splits"]["test"]
         assert test["samples"] == json.loads((sample / variant / "report.json").read_text())["splits"]["test"]["samples"]
