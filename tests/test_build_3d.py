@@ -208,19 +208,27 @@ def test_face_crop_tracks_the_face(corpus, tmp_path):
 
 
 def test_face_crop_finds_faces_on_the_build_device_batched_across_clips(corpus, tmp_path, monkeypatch):
-    """--face-crop's keyframes go to MTCNN on the build's --device, many clips per call, between the two
-    passes over the video (never one clip at a time in the workers); the bytes do not depend on workers."""
+    """--face-crop runs MTCNN where the build says. On a GPU the keyframes of 16 clips go in one call
+    on --device, between two passes over the video; on a CPU each worker takes its own clip's five
+    (faster there). Both give the same bytes, whatever the number of workers."""
     from crema_tools import faces
     from crema_tools.builder import pipeline
 
     calls, alone = [], []
     real = faces.detect_faces
     monkeypatch.setattr(pipeline, "detect_faces", lambda frames, device=None: calls.append((len(frames), device)) or real(frames, device))
-    monkeypatch.setattr(faces, "detect_faces", lambda frames, device=None: alone.append(len(frames)) or real(frames, device))
-    report = build(corpus, tmp_path / "w0", ["3d-vision"], progress=False, clip_ids=CLIPS[:3], face_crop=True,
-                   device="cpu")["3d-vision"]
+    monkeypatch.setattr(faces, "detect_faces", lambda frames, device=None: alone.append((len(frames), device)) or real(frames, device))
+
+    def crop(out, **kw):
+        return build(corpus, tmp_path / out, ["3d-vision"], progress=False, clip_ids=CLIPS[:3], face_crop=True, **kw)
+
+    report = crop("cpu", device="cpu")["3d-vision"]
+    assert calls == [] and alone == [(5, "cpu")] * 3 and report["build"]["face_device"] == "cpu"
+    calls.clear(), alone.clear()
+    monkeypatch.setattr(pipeline, "FACE_TRACK_BATCHED_ON", ("cpu",))  # the GPU path, run on the CPU
+    crop("batched", device="cpu")
     assert calls == [(3 * 5, "cpu")] and alone == []  # 3 clips x 5 keyframes in one call on the given device
-    assert report["build"]["face_device"] == "cpu"
-    build(corpus, tmp_path / "w2", ["3d-vision"], progress=False, clip_ids=CLIPS[:3], face_crop=True, device="cpu", workers=2)
-    for a in sorted((tmp_path / "w0/3d-vision").glob("*.tar")):
-        assert a.read_bytes() == (tmp_path / "w2/3d-vision" / a.name).read_bytes()
+    crop("batched-w2", device="cpu", workers=2)
+    for a in sorted((tmp_path / "cpu/3d-vision").glob("*.tar")):
+        for other in ("batched", "batched-w2"):
+            assert a.read_bytes() == (tmp_path / other / "3d-vision" / a.name).read_bytes()

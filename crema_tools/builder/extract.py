@@ -101,8 +101,9 @@ def step_video_24fps(raw: Path, f: ClipFeatures, face_crop: bool = False) -> Non
     """Every frame decoded, put on the 24 fps grid by timestamp, (face-)cropped, 224x224, H.264.
 
     Frames stay in the FLV's own YUV 4:2:0 from decoding to encoding. With --face-crop the boxes
-    found on the keyframes (`keyframe_faces`, set by the build between its two passes; found here,
-    on the CPU, when the step runs alone) are interpolated to every frame.
+    found on the keyframes (`keyframe_faces`, set by the build between its two passes on a GPU;
+    else found here, on the CPU, one clip's keyframes in one MTCNN call) are interpolated to every
+    frame.
     """
     from .. import video3d
     from ..faces import detect_faces, square_crop_box
@@ -195,17 +196,20 @@ class Step(NamedTuple):
     after_faces: bool = False  # needs the faces the build finds between its two passes
 
 
-def bind_steps(names: Sequence[str], face_crop: bool = False) -> tuple[Step, ...]:
+def bind_steps(names: Sequence[str], face_crop: bool = False, batch_faces: bool = False) -> tuple[Step, ...]:
     """The named steps, each once, with their build options bound (picklable, for worker processes).
 
-    With `face_crop`, the 24 fps video takes two passes: its keyframes first, the crop once the
-    build has found their faces (batched across clips on the build's device).
+    With `face_crop` the video step finds the faces on its clip's keyframes itself (on the CPU);
+    with `batch_faces` too, the 24 fps video takes two passes instead: its keyframes first, the
+    crop once the build has found their faces, many clips per MTCNN call on the build's device.
     """
     steps = []
     for name in dict.fromkeys(names):
-        if name == "video_24fps" and face_crop:
+        if name == "video_24fps" and face_crop and batch_faces:
             steps += [Step("face_keyframes", step_face_keyframes),
                       Step(name, partial(step_video_24fps, face_crop=True), after_faces=True)]
+        elif name == "video_24fps" and face_crop:
+            steps.append(Step(name, partial(step_video_24fps, face_crop=True)))
         else:
             steps.append(Step(name, STEPS[name]))
     return tuple(steps)

@@ -80,6 +80,11 @@ __all__ = ["BuildError", "BuildInterrupted", "BuildPlan", "FACE_BATCH", "UNIT_CL
 FACE_BATCH = 16
 """Middle frames per MTCNN call, taken in order within a work unit. Fixed, so boxes never depend
 on the number of workers or processes."""
+FACE_TRACK_BATCHED_ON = ("cuda",)
+"""Device kinds on which --face-crop's keyframes go to MTCNN between two passes over the video,
+16 clips (80 frames) per call in the main process. On a CPU each worker runs MTCNN on its own
+clip's five keyframes in one pass instead: there batching was 1.1-1.35x slower per frame, and the
+second pass decodes the video again (bench/results/build-cpu.md). The boxes are the same either way."""
 UNIT_CLIPS = 256
 """Clips per work unit: the step a killed build resumes from and the share parallel processes
 take; each unit writes one shard per split and variant (about 180 train samples in the paper's
@@ -304,7 +309,8 @@ def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protoc
     return BuildPlan(
         raw, out, chosen, protocol, seed, source, ids, len(found), strays,
         splits={fam: assign_splits(protocol, seed, fam, fold=fold) for fam in dict.fromkeys(r.family for r in chosen)},
-        steps=bind_steps([s for r in chosen for s in r.steps], face_crop=face_crop),
+        steps=bind_steps([s for r in chosen for s in r.steps], face_crop=face_crop,
+                         batch_faces=face_crop and (device or default_device()).split(":")[0] in FACE_TRACK_BATCHED_ON),
         fold=fold, face_crop=face_crop, workers=workers, device=device, unit_clips=unit_clips, force=force,
     )
 
