@@ -73,6 +73,29 @@ def floor_2d(raw: Path, ids: list[str]) -> None:
         detect_faces(frames, device="cpu")
 
 
+def mtcnn_batches(raw: Path, ids: list[str], rounds: int, device: str) -> list[tuple]:
+    """MTCNN per frame at the batch sizes the builds use: 5 (one clip's --face-crop keyframes),
+    16 (the 2D middle frames) and 80 (16 clips' keyframes), over the same 80 full-size frames."""
+    frames = []
+    for cid in ids[:16]:
+        planes = media.read_all_frames(raw / f"VideoFlash/{cid}.flv", cid)[0]
+        frames += [planes[i] for i in np.linspace(0, len(planes) - 1, 5).round().astype(int)]
+    detect_faces(frames[:5], device=device)  # the model loaded, kernels warm
+    sizes = (5, 16, 80)
+    cpu: dict[int, list[float]] = {n: [] for n in sizes}
+    wall: dict[int, list[float]] = {n: [] for n in sizes}
+    for r in range(rounds):
+        for n in sizes[r % 3:] + sizes[: r % 3]:
+            c0, w0 = cpu_seconds(), time.perf_counter()
+            for i in range(0, len(frames), n):
+                detect_faces(frames[i:i + n], device=device)
+            cpu[n].append((cpu_seconds() - c0) * 1000 / len(frames))
+            wall[n].append((time.perf_counter() - w0) * 1000 / len(frames))
+    base = statistics.median(wall[5])
+    return [(str(n), f"{statistics.median(cpu[n]):.1f}", f"{statistics.median(wall[n]):.1f}",
+             f"{1000 / statistics.median(wall[n]):.1f}", f"{statistics.median(wall[n]) / base:.2f}x") for n in sizes]
+
+
 def decode_only_3d(raw: Path, ids: list[str]) -> None:
     for cid in ids:
         media.read_all_frames(raw / f"VideoFlash/{cid}.flv", cid, pixel_format="yuv420p")  # native format
@@ -128,8 +151,17 @@ def ffmpeg_3d(raw: Path, ids: list[str], scale: str = "224:224") -> None:
         mel(raw, cid)
 
 
-def build_case(raw: Path, out: Path, variants: list[str], workers: int, ids: list[str]) -> None:
-    build(raw, out, variants, workers=workers, progress=False, clip_ids=ids)
+def build_case(raw: Path, out: Path, variants: list[str], workers: int, ids: list[str], face_crop: str = "") -> None:
+    """face_crop: "" (none), "per clip" (MTCNN on the CPU in the workers, a clip per call: the CPU's
+    way) or "batched" (16 clips per call on the build's device between two passes: the GPU's way)."""
+    from crema_tools.builder import pipeline
+
+    batched_on = pipeline.FACE_TRACK_BATCHED_ON
+    pipeline.FACE_TRACK_BATCHED_ON = ("cpu", "cuda") if face_crop == "batched" else ()
+    try:
+        build(raw, out, variants, workers=workers, progress=False, clip_ids=ids, face_crop=bool(face_crop))
+    finally:
+        pipeline.FACE_TRACK_BATCHED_ON = batched_on
 
 
 # ---------------------------------------------------------------- interleaved timing
@@ -161,7 +193,7 @@ def shard_bytes(out: Path, variant: str) -> int:
 
 
 def bench_family(fam: str, raw: Path, ids: list[str], workdir: Path, rounds: int, workers: list[int],
-                 all_three: bool) -> list[tuple]:
+                 all_three: bool, face_crop: bool = False) -> list[tuple]:
     n = len(ids)
     if fam == "2d":
         floors = {"2D floor: middle frame + audio + mel + MTCNN per 16": (lambda: floor_2d(raw, ids), None)}
@@ -174,17 +206,19 @@ def bench_family(fam: str, raw: Path, ids: list[str], workdir: Path, rounds: int
         families = [["3d-multimodal"]] + ([["3d-audio", "3d-vision", "3d-multimodal"]] if all_three else [])
     cases = dict(floors)
     outs = {}
+    crops = ["", "per clip", "batched"] if face_crop and fam == "3d" else [""]
     for variants in families:
         for w in workers:
-            name = f"build {' + '.join(variants)}, workers={w}"
-            out = workdir / f"out-{fam}-{len(variants)}-{w}"
-            outs[name] = (out, variants)
-            cases[name] = ((lambda o=out, v=variants, w=w: build_case(raw, o, v, w, ids)), fresh(out))
+            for crop in crops:
+                name = f"build {' + '.join(variants)}{f' --face-crop ({crop})' if crop else ''}, workers={w}"
+                out = workdir / f"out-{fam}-{len(variants)}-{w}{'-face-' + crop.replace(' ', '-') if crop else ''}"
+                outs[name] = (out, variants, crop)
+                cases[name] = ((lambda o=out, v=variants, w=w, c=crop: build_case(raw, o, v, w, ids, c)), fresh(out))
     warm = ids[: min(4, n)]  # models loaded, caches warm, before anything is timed
     floor_2d(raw, warm) if fam == "2d" else (decode_only_3d(raw, warm), ffmpeg_3d(raw, warm))
-    for out, variants in outs.values():
+    for out, variants, crop in outs.values():
         shutil.rmtree(out, ignore_errors=True)
-        build(raw, out, variants, progress=False, clip_ids=warm)
+        build_case(raw, out, variants, 0, warm, crop)
     res = run_rounds(cases, n, rounds)
     rows = []
     first_floor = next(iter(floors))
@@ -195,7 +229,7 @@ def bench_family(fam: str, raw: Path, ids: list[str], workdir: Path, rounds: int
                            if name not in floors)
         size = ""
         if name in outs:
-            out, variants = outs[name]
+            out, variants, _ = outs[name]
             clips = FULL_CORPUS_CLIPS_3D if fam == "3d" else FULL_CORPUS_CLIPS
             size = ", ".join(f"{v} {clips * shard_bytes(out, v) / n / 1e9:.2f} GB" for v in variants)
         rows.append((name, f"{r['cpu']:.1f}", f"{r['cpu_spread']:.1f}", f"{r['wall']:.1f}", ratios or "-",
@@ -280,6 +314,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; figures are their medians")
     ap.add_argument("--workers", type=int, nargs="+", default=[0], help="worker settings to time")
     ap.add_argument("--all-three", action="store_true", help="also build the family's three configs in one pass")
+    ap.add_argument("--face-crop", action="store_true", help="3D: also time each build with --face-crop, MTCNN per "
+                    "clip in the workers (the CPU's way) and batched across clips between two passes (the GPU's)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads, for every case alike")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "crema-tools-bench")
     args = ap.parse_args()
@@ -296,7 +332,13 @@ def main() -> None:
                              table(rows, ("x264", "kB / clip", "size", "video, corpus", "3d-multimodal video + mel",
                                           "PSNR dB (YUV)", "encode", "decode (yuv)", "load uint8", "load float32"))))
         else:
-            rows = bench_family(fam, raw, ids, args.workdir, args.rounds, args.workers, args.all_three)
+            if fam == "3d" and args.face_crop:
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+                sections.append((f"MTCNN per frame by batch size on {device} (480x360 frames, medians of {args.rounds} "
+                                 "interleaved rounds)", table(mtcnn_batches(raw, ids, args.rounds, device),
+                                                            ("frames per call", "CPU ms / frame", "wall ms / frame",
+                                                             "frames/s", "wall vs 5 per call"))))
+            rows = bench_family(fam, raw, ids, args.workdir, args.rounds, args.workers, args.all_three, args.face_crop)
             sections.append((f"{fam.upper()}: CPU and wall ms per clip, medians of {args.rounds} interleaved rounds",
                              table(rows, ("case", "CPU ms / clip", "CPU spread (max - min)", "wall ms / clip",
                                           "CPU vs floors", "full corpus, wall", "projected shards, full corpus"))))
