@@ -215,7 +215,7 @@ def clip_tensor(members: dict[str, bytes], meta: dict, opts: LoadOptions) -> tup
 def clip_planes(members: dict[str, bytes], meta: dict, opts: LoadOptions) -> dict:
     """The clip as stored, for `crema_tools.transforms.to_model_input` to assemble on the device.
 
-    `planes` (T', 336, 224) uint8: the kept frames' YUV 4:2:0 planes; `mel` (128, C) float16: the
+    `planes` (T', 336, 224) uint8: the kept frames' YUV 4:2:0 planes; `mel` (512, C) float16: the
     whole mel in dB; `chunks` (T', 2): each kept frame's mel columns [start, stop); `mask` and
     `length` as for the other dtypes (T' real frames out of the output length); `geometry`: the
     output's frame and chunk widths and channels. A frame is 75 KB instead of 1.2 MB of wide float32,
@@ -264,8 +264,9 @@ def _distributed() -> tuple[int, int]:
 class CremaDataset(torch.utils.data.IterableDataset):
     """One split of one built config as a stream of dicts.
 
-    Items: `inputs` ((C, 224, W) for 2D, (T, C, 224, W) for 3D, with a boolean `mask` over T and
-    its `length`), `label` (int, the corpus order), `clip_id`, `actor_id`, `emotion`, `sentence`,
+    Items: `inputs` ((C, 224, W) for 2D, (T, C, 224, W) for 3D, with a boolean `mask` over T, its
+    `length` and the `geometry` of its parts; with dtype="planes" the stored parts instead of
+    `inputs`, see `clip_planes`), `label` (int, the corpus order), `clip_id`, `actor_id`, `emotion`, `sentence`,
     `intensity`. See the module docstring for shuffling and the split by rank and worker.
     """
 
