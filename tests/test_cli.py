@@ -47,7 +47,7 @@ def test_verify_exit_codes(corpus, tmp_path):
 
 
 def test_fetch_reports_unreachable_mirror(tmp_path):
-    r = run_cli("fetch", "--to", str(tmp_path / "dl"), "--what", "wav", "--base-url", "http://127.0.0.1:9", "--jobs", "2",
+    r = run_cli("fetch", "--to", str(tmp_path / "dl"), "--what", "wav", "--base-url", "http://127.0.0.1:9", "--jobs", "8",
                 env={"no_proxy": "127.0.0.1"})
     assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout
     assert "not tried: the first 8 files all failed" in r.stdout  # it stops instead of retrying for hours
