@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
+from .loading import resize_matrix
 from .spectrogram import TOP_DB
 from .video3d import YUV_TO_RGB
 
@@ -139,19 +139,13 @@ def _pil_bilinear_columns(x: torch.Tensor, width: int) -> torch.Tensor:
     return (total / (1 << PIL_PRECISION_BITS)).floor_().clamp_(0, 255).to(torch.uint8)
 
 
-@lru_cache(maxsize=8)
-def _linear_resize(n_in: int, n_out: int) -> torch.Tensor:
-    """(n_in, n_out): a bilinear resize along one axis (align_corners=False) as a matrix."""
-    eye = torch.eye(n_in)[None]
-    return F.interpolate(eye, size=n_out, mode="linear", align_corners=False)[0]
-
-
 def mel_chunks(mel_db: torch.Tensor, chunks: torch.Tensor, width: int, height: int = 224) -> torch.Tensor:
     """(B, T, height, width) in [0, 1]: the columns [start, stop) of each frame's `chunks` of the
     (B, M, C) mel in dB, resized to height x width bilinearly, low frequencies at the bottom
     (as `crema_tools.loading.mel_chunks`)."""
     mel = ((mel_db.float() + TOP_DB) / TOP_DB).clamp_(0.0, 1.0)
-    tall = torch.einsum("bmc,mh->bhc", mel, _linear_resize(mel.shape[1], height).to(mel.device)).flip(1)
+    vertical = torch.from_numpy(resize_matrix(mel.shape[1], height)).to(mel.device)
+    tall = torch.einsum("bmc,mh->bhc", mel, vertical).flip(1)
     # each output column j of a chunk of k columns reads source column start + (j + 0.5) k / width - 0.5,
     # linearly between its two neighbours (torch's and the loader's resize, written as a gather)
     start, k = chunks[..., :1].long(), (chunks[..., 1:] - chunks[..., :1]).clamp(min=1).long()  # (B, T, 1)

@@ -485,7 +485,7 @@ class Extraction:
     """
 
     def __init__(self, raw: Path, ids: list[str], steps: tuple[Step, ...], workers: int):
-        self.raw, self.ids, self.workers = raw, ids, workers
+        self.raw, self.workers = raw, workers
         self.first = tuple(s for s in steps if not s.after_faces)
         self.second = tuple(s for s in steps if s.after_faces)
         self.pool: ProcessPoolExecutor | None = None
