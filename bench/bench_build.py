@@ -41,10 +41,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import FULL_CORPUS_CLIPS, FULL_CORPUS_CLIPS_3D, corpus, cpu_seconds, load_average, machine, table  # noqa: E402
 
-from crema_tools import media, video3d  # noqa: E402
-from crema_tools.builder.extract import ClipFeatures, step_mel  # noqa: E402
 from crema_tools.builder.pipeline import FACE_BATCH, build  # noqa: E402
-from crema_tools.faces import detect_faces  # noqa: E402
+from crema_tools.media import decode as media  # noqa: E402
+from crema_tools.media import video3d
+from crema_tools.media.faces import detect_faces  # noqa: E402
+from crema_tools.representations import Features  # noqa: E402
+from crema_tools.representations.steps import step_mel  # noqa: E402
 
 X264 = {
     "veryfast": {"preset": "veryfast", "x264-params": "mbtree=0"},
@@ -59,7 +61,7 @@ the bytes differed between identical runs)."""
 # ---------------------------------------------------------------- floors and references
 
 def mel(raw: Path, cid: str) -> None:
-    f = ClipFeatures(cid)
+    f = Features(cid)
     step_mel(raw, f)
 
 
@@ -257,7 +259,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def bench_x264(raw: Path, ids: list[str], rounds: int) -> list[tuple]:
     """Encode the build's own 24 fps 224x224 frames with each setting; decode them as the loader does."""
-    from crema_tools.loading import LoadOptions, clip_tensor
+    from crema_tools.representations import LoadOptions
+    from crema_tools.representations.clip3d import clip_tensor
 
     clips, mel_bytes = [], 0
     for cid in ids:
@@ -265,10 +268,10 @@ def bench_x264(raw: Path, ids: list[str], rounds: int) -> list[tuple]:
         picks = video3d.resample_times(times, video3d.source_fps(times))
         clips.append([video3d.crop_resize_yuv420(planes[p], (0, 0, planes[p].shape[1], planes[p].shape[0] * 2 // 3))
                       for p in picks])
-        f = ClipFeatures(cid)
+        f = Features(cid)
         step_mel(raw, f)
         buf = io.BytesIO()
-        np.save(buf, f.mel_db.astype(np.float16), allow_pickle=False)
+        np.save(buf, f["mel_db"].astype(np.float16), allow_pickle=False)
         mel_bytes += len(buf.getvalue())
     n = len(clips)
     blobs: dict[str, list[bytes]] = {}

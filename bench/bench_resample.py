@@ -27,7 +27,9 @@ import torch  # noqa: E402
 import torchaudio  # noqa: E402
 from common import FULL_CORPUS_CLIPS, machine, table  # noqa: E402
 
-from crema_tools import media, spectrogram, synthetic  # noqa: E402
+from crema_tools import synthetic  # noqa: E402
+from crema_tools.media import decode as media  # noqa: E402
+from crema_tools.media import spectrogram
 
 RATE = 16_000
 CLIP_SECONDS = 2.5

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from common import corpus, machine, table  # noqa: E402
 
 from crema_tools.builder.pipeline import build  # noqa: E402
-from crema_tools.faces import detect_faces  # noqa: E402
+from crema_tools.media.faces import detect_faces  # noqa: E402
 
 
 def files(folder: Path) -> dict[str, bytes]:

@@ -31,8 +31,8 @@ from common import corpus, machine, table  # noqa: E402
 import crema_tools  # noqa: E402
 import model_zoo  # noqa: E402
 from crema_tools.builder.pipeline import build  # noqa: E402
-from crema_tools.loading import collate  # noqa: E402
-from crema_tools.transforms import to_model_input  # noqa: E402
+from crema_tools.loading.dataset import collate  # noqa: E402
+from crema_tools.loading.transforms import to_model_input  # noqa: E402
 
 CASES = [  # (model, variant, model kwargs)
     ("resnet18", "2d-multimodal", {}),

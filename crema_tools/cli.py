@@ -152,8 +152,8 @@ def fetch(
     Re-running downloads only what is missing or wrong; a file that fails its check is never kept
     under its real name.
     """
-    from .fetch import DEFAULT_BASE_URL
-    from .fetch import fetch as run_fetch
+    from .ops.fetch import DEFAULT_BASE_URL
+    from .ops.fetch import fetch as run_fetch
 
     try:
         result = run_fetch(to, what=what, base_url=base_url or DEFAULT_BASE_URL, jobs=jobs)
@@ -171,7 +171,7 @@ def verify(
     jobs: int = typer.Option(4, help="Files hashed in parallel."),
 ) -> None:
     """Check a local copy: missing, extra, Git LFS pointer and corrupt files; exit 1 unless complete and official."""
-    from .verify import verify as run_verify
+    from .ops.verify import verify as run_verify
 
     try:
         report = run_verify(raw, what=what, quick=quick, jobs=jobs)
@@ -189,7 +189,7 @@ def inspect_command(
     per_emotion: int = typer.Option(4, help="Samples per emotion on each contact sheet (0: no sheets)."),
 ) -> None:
     """Counts per split, emotion, intensity and actor sex; skipped clips; face-detection failures; shard sizes; contact sheets."""
-    from .inspect import inspect_dataset
+    from .ops.inspect import inspect_dataset
 
     try:
         report = inspect_dataset(dataset, variant or None, sheet_dir=sheet_dir, per_emotion=per_emotion)
@@ -214,7 +214,7 @@ def push(
     rendered again so that its snippets name --repo-id. Run it again to resume an interrupted
     upload. The token comes from `hf auth login` or the HF_TOKEN environment variable.
     """
-    from .publish import push_dataset, validate_dataset
+    from .ops.publish import push_dataset, validate_dataset
 
     try:
         check = validate_dataset(dataset)

@@ -12,17 +12,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import spectrogram
-from .builder.extract import bind_steps, extract_file
-from .builder.render import get_renderers
 from .corpus import EMOTIONS
 from .errors import CremaToolsError
-from .faces import detect_faces
-from .loading import LoadOptions, collate, sample_item
-from .transforms import to_model_input
+from .loading.dataset import collate
+from .loading.transforms import to_model_input
+from .media.decode import MediaError
+from .representations import BuildOptions, get_representation, load_options
+from .representations.steps import extract_file
 
 VIDEO_SUFFIXES = (".flv", ".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
 
@@ -62,28 +60,16 @@ def find_videos(paths) -> list[Path]:
 
 def model_input(video: Path, cfg, wav: Path | None = None, device: str | None = None) -> tuple[torch.Tensor, list[str]]:
     """(1, ...) normalised input for the model whose pretrained config is `cfg`, and notes on what was missing."""
-    renderer = get_renderers([cfg.variant])[0]
-    f = extract_file(video, bind_steps(renderer.steps), wav=wav)
-    notes = []
-    if "mel" in f.errors and "mel" in renderer.steps:
-        if renderer.variant.modality == "audio":
-            raise PredictError(f"{video}: no usable audio ({f.errors['mel']}); pass --wav, or use a vision model")
-        notes.append(f"no usable audio ({f.errors.pop('mel')}): the spectrogram part is blank (silence)")
-    vision_steps = [s for s in renderer.steps if s != "mel"]
-    failed = [f.errors[s] for s in vision_steps if s in f.errors]
-    if failed:
-        raise PredictError(f"{video}: {failed[0]}")
-    if renderer.uses_face:
-        f.face = detect_faces([f.middle_frame])[0]
-        if not f.face.found:
-            notes.append("no face found in the middle frame: the centre square was used, as the build does")
-    if f.mel_db is None and "mel" in renderer.steps:  # silence: the floor everywhere, as the ablations blank it
-        columns = int(f.video_duration * spectrogram.SAMPLE_RATE / spectrogram.HOP_LENGTH) + 1
-        f.mel_db = np.full((spectrogram.N_MELS, columns), -spectrogram.TOP_DB, np.float32)
-        f.audio_duration = f.video_duration
-    members = renderer.render(f)
-    meta = {"clip_id": video.name, **(renderer.metadata(f) if renderer.metadata else {})}
-    batch = collate([sample_item(members, meta, LoadOptions(**cfg.load_options()))])
+    rep = get_representation(cfg.variant)
+    f = extract_file(video, rep.steps(BuildOptions()), wav=wav)
+    try:
+        notes = rep.fill_in(f)
+    except MediaError as e:
+        raise PredictError(f"{video}: {e}") from None
+    members = rep.render(f)
+    meta = {"clip_id": video.name, "variant": rep.name, **rep.sample_fields(f)}
+    item = rep.decode_inputs(members, meta, load_options(rep, cfg.load_options()), "test")
+    batch = collate([{**item, "variant": rep.name}])
     return to_model_input(batch, cfg.mean, cfg.std, device), notes
 
 

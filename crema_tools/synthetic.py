@@ -180,7 +180,7 @@ def write_flv(path: Path, frames: Iterable[np.ndarray], audio: np.ndarray | None
     """FLV1 video at 30 fps with MP3 audio, as the official VideoFlash files."""
     import av
 
-    from .video3d import rgb_to_yuv420
+    from .media.video3d import rgb_to_yuv420
 
     with av.open(str(path), "w", format="flv") as container:
         video = container.add_stream("flv", rate=FPS)

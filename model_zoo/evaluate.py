@@ -21,8 +21,8 @@ from accelerate.utils import gather_object
 
 import crema_tools
 from crema_tools.errors import CremaToolsError
-from crema_tools.loading import collate, resolve
-from crema_tools.transforms import to_model_input
+from crema_tools.loading.dataset import collate, resolve
+from crema_tools.loading.transforms import to_model_input
 from crema_tools.variants import get_variant
 
 from .metrics import Prediction, evaluation, plot_confusion

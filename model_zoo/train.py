@@ -30,8 +30,8 @@ import torch
 import crema_tools
 from crema_tools.corpus import in_holdout
 from crema_tools.errors import CremaToolsError
-from crema_tools.loading import collate, resolve
-from crema_tools.transforms import to_model_input
+from crema_tools.loading.dataset import collate, resolve
+from crema_tools.loading.transforms import to_model_input
 from crema_tools.variants import VARIANTS
 
 from .config import ModelZooError

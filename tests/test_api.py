@@ -45,10 +45,10 @@ def test_every_error_the_cli_catches_shares_one_base():
     from crema_tools.builder.pipeline import BuildError
     from crema_tools.corpus import ClipIdError, SplitError
     from crema_tools.errors import CremaToolsError, LoadError
-    from crema_tools.fetch import FetchError
-    from crema_tools.media import MediaError
+    from crema_tools.media.decode import MediaError
+    from crema_tools.ops.fetch import FetchError
+    from crema_tools.ops.verify import RawFolderError
     from crema_tools.variants import VariantError
-    from crema_tools.verify import RawFolderError
     from model_zoo.config import ModelZooError
 
     for error in (BuildError, ClipIdError, SplitError, LoadError, FetchError, MediaError, VariantError,

@@ -10,7 +10,7 @@ import crema_tools
 from crema_tools.builder.pipeline import BuildError, build
 from crema_tools.corpus import assign_splits
 from crema_tools.errors import CremaToolsError
-from crema_tools.shards import read_shard
+from crema_tools.format.shards import read_shard
 from crema_tools.variants import VariantError
 
 VARIANTS_2D = ["2d-audio", "2d-vision", "2d-multimodal"]

@@ -9,9 +9,9 @@ import torch
 import crema_tools
 from crema_tools import synthetic
 from crema_tools.builder.pipeline import build
-from crema_tools.loading import LoadError, collate
-from crema_tools.transforms import to_model_input
-from crema_tools.video3d import chunk_bounds, resample_times, source_fps
+from crema_tools.loading.dataset import LoadError, collate
+from crema_tools.loading.transforms import to_model_input
+from crema_tools.media.video3d import chunk_bounds, resample_times, source_fps
 
 VARIANTS_3D = ["3d-audio", "3d-vision", "3d-multimodal"]
 CLIPS = ["1001_DFA_ANG_XX", "1001_DFA_HAP_XX", "1002_DFA_FEA_XX", "1002_DFA_SAD_XX", "1001_IEO_NEU_XX"]
@@ -190,7 +190,7 @@ def test_bad_media_and_the_long_take(bad_corpus, tmp_path):
 
 
 def test_face_crop_tracks_the_face(corpus, tmp_path):
-    from crema_tools.shards import read_shard
+    from crema_tools.format.shards import read_shard
 
     report = build(corpus, tmp_path / "face", ["3d-vision"], progress=False, clip_ids=CLIPS[:2], face_crop=True)["3d-vision"]
     plain = build(corpus, tmp_path / "plain", ["3d-vision"], progress=False, clip_ids=CLIPS[:2])["3d-vision"]
@@ -211,12 +211,13 @@ def test_face_crop_finds_faces_on_the_build_device_batched_across_clips(corpus, 
     """--face-crop runs MTCNN where the build says. On a GPU the keyframes of 16 clips go in one call
     on --device, between two passes over the video; on a CPU each worker takes its own clip's five
     (faster there). Both give the same bytes, whatever the number of workers."""
-    from crema_tools import faces
     from crema_tools.builder import pipeline
+    from crema_tools.media import faces
+    from crema_tools.representations import steps
 
     calls, alone = [], []
     real = faces.detect_faces
-    monkeypatch.setattr(pipeline, "detect_faces", lambda frames, device=None: calls.append((len(frames), device)) or real(frames, device))
+    monkeypatch.setattr(steps, "detect_faces", lambda frames, device=None: calls.append((len(frames), device)) or real(frames, device))
     monkeypatch.setattr(faces, "detect_faces", lambda frames, device=None: alone.append((len(frames), device)) or real(frames, device))
 
     def crop(out, **kw):

@@ -17,8 +17,8 @@ import pytest
 from crema_tools.builder import pipeline
 from crema_tools.builder.outdir import LOCK_NAME, describe_partial
 from crema_tools.builder.pipeline import BuildInterrupted, build
-from crema_tools.inspect import inspect_dataset
-from crema_tools.shards import TMP_MARK, sha256_file
+from crema_tools.format.shards import TMP_MARK, sha256_file
+from crema_tools.ops.inspect import inspect_dataset
 
 UNIT = 4  # 24 clips: 6 work units
 BUILD_UNIT = pipeline._build_unit

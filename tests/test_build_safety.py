@@ -19,7 +19,7 @@ from crema_tools import synthetic
 from crema_tools.builder.outdir import LOCK_NAME, describe_partial
 from crema_tools.builder.pipeline import BuildError, build
 from crema_tools.cli import app
-from crema_tools.shards import TMP_MARK, read_shard
+from crema_tools.format.shards import TMP_MARK, read_shard
 
 CLIPS = ["1001_DFA_ANG_XX", "1001_DFA_HAP_XX", "1002_DFA_SAD_XX", "1002_IEO_NEU_XX"]
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 265922\n"
@@ -131,7 +131,7 @@ def small_disk(tmp_path, monkeypatch):
         yield mount, lambda: subprocess.run(["mount", "-o", "remount,size=16m", str(mount)], check=True)
         subprocess.run(["umount", str(mount)], check=False)
         return
-    from crema_tools import shards
+    from crema_tools.format import shards
 
     written, write = [0], shards._Hashing.write
 
@@ -219,7 +219,7 @@ def test_media_whose_content_lies_is_skipped_and_a_flat_voice_is_flagged(raw, tm
 
 
 def test_no_nan_enters_a_shard(raw, tmp_path, monkeypatch):
-    from crema_tools import spectrogram
+    from crema_tools.media import spectrogram
 
     real, calls = spectrogram.to_db, []
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from crema_tools.builder.pipeline import build
-from crema_tools.shards import read_shard
+from crema_tools.format.shards import read_shard
 
 
 def run_cli(*args, cwd=None, env=None):

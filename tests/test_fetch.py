@@ -13,11 +13,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # for the httpserver helper, wha
 
 from httpserver import MediaServer  # noqa: E402
 
-from crema_tools import fetch as fetch_module  # noqa: E402
 from crema_tools.corpus import manifest  # noqa: E402
 from crema_tools.corpus.metadata import ManifestEntry  # noqa: E402
-from crema_tools.fetch import DEFAULT_BASE_URL, OFFICIAL_COMMIT, FetchError, entry_url, fetch, redact_url  # noqa: E402
-from crema_tools.verify import verify  # noqa: E402
+from crema_tools.ops import fetch as fetch_module  # noqa: E402
+from crema_tools.ops.fetch import DEFAULT_BASE_URL, OFFICIAL_COMMIT, FetchError, entry_url, fetch, redact_url  # noqa: E402
+from crema_tools.ops.verify import verify  # noqa: E402
 
 KINDS = {"VideoFlash": "video_flv", "AudioWAV": "audio_wav", "AudioMP3": "audio_mp3"}
 

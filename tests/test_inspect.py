@@ -10,9 +10,11 @@ from PIL import Image
 
 from crema_tools.builder.pipeline import build
 from crema_tools.corpus import EMOTIONS
-from crema_tools.inspect import THUMB, inspect_dataset, strip_panel
-from crema_tools.loading import LoadError
-from crema_tools.shards import ShardWriter, read_shard
+from crema_tools.format.shards import ShardWriter, read_shard
+from crema_tools.loading.dataset import LoadError
+from crema_tools.media.pictures import THUMB
+from crema_tools.media.pictures import video_panel as strip_panel
+from crema_tools.ops.inspect import inspect_dataset
 from crema_tools.synthetic import generate_corpus, sample_clip_ids
 
 VARIANTS_2D = ["2d-audio", "2d-vision", "2d-multimodal"]
@@ -177,7 +179,7 @@ def test_strip_spans_the_whole_clip():
 
 
 def test_hub_repo_ids_go_through_resolve(built, tmp_path, monkeypatch):
-    import crema_tools.inspect as inspect_module
+    import crema_tools.ops.inspect as inspect_module
 
     asked = []
     monkeypatch.setattr(inspect_module, "resolve", lambda repo, variant: asked.append((repo, variant)) or built)

@@ -14,8 +14,8 @@ import torch
 import crema_tools
 from crema_tools.builder.pipeline import build
 from crema_tools.errors import LoadError
-from crema_tools.loading import collate
-from crema_tools.transforms import to_model_input
+from crema_tools.loading.dataset import collate
+from crema_tools.loading.transforms import to_model_input
 
 FEW_3D = ["1001_DFA_ANG_XX", "1002_DFA_SAD_XX", "1001_IEO_HAP_XX", "1002_IEO_NEU_XX"]
 

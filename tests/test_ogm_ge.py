@@ -27,12 +27,13 @@ import pytest
 import torch
 from PIL import Image
 
-from crema_tools import ogm_ge, spectrogram
+from crema_tools import ogm_ge
 from crema_tools.builder.pipeline import build
 from crema_tools.corpus import EMOTIONS, OGM_GE_CLASS_ORDER, assign_splits
 from crema_tools.errors import LoadError
-from crema_tools.media import read_wav
-from crema_tools.shards import read_shard
+from crema_tools.format.shards import read_shard
+from crema_tools.media import spectrogram
+from crema_tools.media.decode import read_wav
 
 # two clips of each OGM-GE part; 1002_IEO_SAD_HI lasts 2 s, so it has 2 frames at 1 fps, the others 3
 CLIPS = ["1001_DFA_HAP_XX", "1001_DFA_SAD_XX", "1001_DFA_ANG_XX", "1002_IEO_SAD_HI"]

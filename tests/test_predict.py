@@ -16,9 +16,9 @@ import torch
 import crema_tools
 import model_zoo
 from crema_tools.builder.pipeline import build
-from crema_tools.media import read_all_frames, read_wav
+from crema_tools.loading.transforms import to_model_input
+from crema_tools.media.decode import read_all_frames, read_wav
 from crema_tools.predict import predict
-from crema_tools.transforms import to_model_input
 
 CLIP = "1001_DFA_ANG_XX"
 

@@ -26,7 +26,7 @@ import model_zoo
 from crema_tools.builder.card import render_card
 from crema_tools.builder.pipeline import build
 from crema_tools.cli import app
-from crema_tools.publish import PublishError, validate_dataset
+from crema_tools.ops.publish import PublishError, validate_dataset
 from crema_tools.synthetic import generate_corpus
 from crema_tools.variants import VARIANTS
 from model_zoo.config import ModelZooError

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from crema_tools import media, spectrogram, synthetic
+from crema_tools import synthetic
+from crema_tools.media import decode as media
+from crema_tools.media import spectrogram
 
 SOURCE_RATE = 16_000
 FLOOR = -spectrogram.TOP_DB

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from crema_tools import spectrogram
+from crema_tools.media import spectrogram
 
 
 def test_mel_matches_librosa():

@@ -4,8 +4,8 @@ import av
 import numpy as np
 
 from crema_tools.corpus import EMOTIONS, official_clip_ids
-from crema_tools.faces import detect_faces
-from crema_tools.media import read_middle_frame
+from crema_tools.media.decode import read_middle_frame
+from crema_tools.media.faces import detect_faces
 from crema_tools.synthetic import AUDIO_GROUP, VISION_GROUP, generate_corpus, sample_clip_ids
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crema_tools.corpus.metadata import ManifestEntry
-from crema_tools.verify import RawFolderError, parse_kinds, verify
+from crema_tools.ops.verify import RawFolderError, parse_kinds, verify
 
 KINDS = {"VideoFlash": "video_flv", "AudioWAV": "audio_wav", "AudioMP3": "audio_mp3"}
 POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{sha}\nsize {size}\n"

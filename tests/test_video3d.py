@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from crema_tools import media, video3d
+from crema_tools.media import decode as media
+from crema_tools.media import video3d
 
 
 @pytest.fixture(scope="module")

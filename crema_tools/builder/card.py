@@ -17,9 +17,9 @@ from pathlib import Path
 from .. import __version__
 from ..cards import card_template
 from ..corpus import EMOTIONS
-from ..shards import SAMPLE_FIELDS
+from ..format.sample import SAMPLE_FIELDS
+from ..representations import REPRESENTATIONS
 from ..tables import markdown_table
-from ..variants import VARIANTS
 
 PRETTY_NAME = "CREMA-D (crema-tools)"
 PLACEHOLDER_ORG = "<your-org>"
@@ -43,19 +43,15 @@ def size_category(samples: int) -> str:
 
 
 def _tasks(report: dict) -> tuple[set[str], set[str]]:
-    """Hub task categories and task ids of one config, from its variant's modality and family."""
-    v = VARIANTS.get(report["variant"])
-    if v is None:
-        return set(), set()
-    categories, ids = set(), set()
-    if v.has_audio:
-        categories.add("audio-classification")
-        ids.add("audio-emotion-recognition")
-    if v.has_vision:
-        categories.add("image-classification" if v.family == "2d" else "video-classification")
-        if v.family == "2d":
-            ids.add("multi-class-image-classification")
-    return categories, ids
+    """Hub task categories and task ids of one config, as its representation declares them."""
+    rep = REPRESENTATIONS.get(report["variant"])
+    return rep.card_tasks if rep is not None else (set(), set())
+
+
+def _storing(reports: list[dict], what: str) -> str:
+    """The configs whose representation stores `what` ("video", "mel"), as the card names them."""
+    return ", ".join(f"`{r['variant']}`" for r in reports
+                     if what in getattr(REPRESENTATIONS.get(r["variant"]), "stores", ()))
 
 
 def _features(report: dict) -> list[dict]:
@@ -74,9 +70,13 @@ def _protocol_text(report: dict) -> str:
 
 
 def _example_config(reports: list[dict]) -> dict:
-    """The config the snippets load: the 3D, else the 2D multimodal one, else the first."""
-    by_name = {r["variant"]: r for r in reports}
-    return by_name.get("3d-multimodal") or by_name.get("2d-multimodal") or reports[0]
+    """The config the snippets load: the paper's 3D, else 2D, multimodal one, else the first."""
+    def headline(report: dict) -> tuple[bool, bool]:
+        rep = REPRESENTATIONS.get(report["variant"])
+        paper_multimodal = rep is not None and rep.paper and rep.modality == "multimodal"
+        return paper_multimodal, paper_multimodal and rep.layout == "clip"
+
+    return max(reports, key=headline)
 
 
 def dataset_card(reports: list[dict], repo_id: str | None = None):
@@ -124,9 +124,8 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
         repo_id=repo_id,
         example_config=example["variant"],
         example_split="train" if "train" in example["splits"] else next(iter(example["splits"])),
-        video_configs=", ".join(f"`{r['variant']}`" for r in reports if "mp4" in r.get("members", {})),
-        mel_configs=", ".join(f"`{r['variant']}`" for r in reports
-                              if "npy" in r.get("members", {}) and r["variant"].startswith("3d-")),
+        video_configs=_storing(reports, "video"),
+        mel_configs=_storing(reports, "mel"),
         protocol=_protocol_text(first),
         protocol_description=first["protocol_description"],
         source_text="synthetic sample made by crema-tools" if synthetic else "the official CREMA-D release",

@@ -50,14 +50,17 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .. import __version__, media
-from ..corpus import MEDIA_DIRS, PROTOCOLS, Clip, ClipIdError, actors, assign_splits, media_relpath, official_clip_ids
+from .. import __version__
+from ..corpus import MEDIA_DIRS, PROTOCOLS, Clip, ClipIdError, assign_splits, media_relpath, official_clip_ids
 from ..errors import CremaToolsError
-from ..faces import default_device, detect_faces
-from ..shards import TMP_MARK, ShardFile
+from ..format.sample import SampleMetadata
+from ..format.shards import TMP_MARK, ShardFile
+from ..media.faces import default_device
+from ..representations import BuildOptions, Features, Representation, Step, get_representations
+from ..representations.base import NonFiniteArray
+from ..representations.steps import extract, find_faces, run_steps, union
 from ..synthetic import is_synthetic
 from .card import write_card
-from .extract import ClipFeatures, Step, bind_steps, extract, run_steps
 from .outdir import (
     BUILD_JSON,
     CARD_NAME,
@@ -72,7 +75,6 @@ from .outdir import (
     fsync_dir,
     partial_dir,
 )
-from .render import Renderer, get_renderers
 
 __all__ = ["BuildError", "BuildInterrupted", "BuildPlan", "FACE_BATCH", "UNIT_CLIPS", "build", "check_options",
            "finalise_build", "plan_build", "run_build"]
@@ -138,7 +140,7 @@ def discover_clips(raw: Path) -> tuple[list[str], list[dict]]:
     return sorted(found), strays
 
 
-def check_same_provenance(out: Path, chosen: list[Renderer], protocol: str, seed: int, source: str,
+def check_same_provenance(out: Path, chosen: list[Representation], protocol: str, seed: int, source: str,
                           fold: int | None = None) -> None:
     """One dataset card describes one protocol, seed, fold and source: refuse to mix configs in a folder."""
     rebuilt = {v.name for v in chosen}
@@ -161,14 +163,14 @@ def check_same_provenance(out: Path, chosen: list[Renderer], protocol: str, seed
 
 
 def check_options(variants: Sequence[str], protocol: str, seed: int = 0, workers: int = 0,
-                  fold: int | None = None, unit_clips: int = UNIT_CLIPS) -> list[Renderer]:
+                  fold: int | None = None, unit_clips: int = UNIT_CLIPS) -> list[Representation]:
     """The checks that need no files: run first, so a typo costs nothing."""
-    chosen = get_renderers(list(variants))
+    chosen = get_representations(list(variants))
     if protocol not in PROTOCOLS:
         raise BuildError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     if seed < 0:
         raise BuildError(f"--seed {seed}: seeds are non-negative integers")
-    for family in dict.fromkeys(r.family for r in chosen):
+    for family in dict.fromkeys(r.split_family for r in chosen):
         assign_splits(protocol, seed, family, fold=fold)  # a missing or stray --fold is a SplitError
     cores = os.cpu_count() or 1
     if not 0 <= workers <= cores:
@@ -203,7 +205,7 @@ def build_versions() -> dict[str, str]:
     import torch
     import torchaudio
 
-    from .. import video3d
+    from ..media import video3d
 
     blob = video3d.encode_frames([np.zeros((video3d.SIZE * 3 // 2, video3d.SIZE), np.uint8)])
     x264 = re.search(rb"x264 - core (\d+)( r\d+)?", blob)
@@ -228,7 +230,7 @@ class BuildPlan:
 
     raw: Path
     out: Path
-    renderers: list[Renderer]
+    representations: list[Representation]
     protocol: str
     seed: int
     source: str  # "crema-d" or "synthetic"
@@ -245,12 +247,21 @@ class BuildPlan:
     force: bool = False
 
     @property
-    def need_faces(self) -> bool:
-        return any(self.finds_faces(r) for r in self.renderers)
+    def build_options(self) -> BuildOptions:
+        return BuildOptions(face_crop=self.face_crop, batch_faces=self.face_crop and self.face_kind in FACE_TRACK_BATCHED_ON)
 
-    def finds_faces(self, r: Renderer) -> bool:
-        """Whether MTCNN decides `r`'s bytes: the 2D face crop, or the 3D --face-crop track."""
-        return r.uses_face or (self.face_crop and "video_24fps" in r.steps)
+    @property
+    def face_kind(self) -> str:
+        """The kind of device (cpu, cuda) MTCNN would run on."""
+        return (self.device or default_device()).split(":")[0]
+
+    @property
+    def need_faces(self) -> bool:
+        return any(self.finds_faces(r) for r in self.representations)
+
+    def finds_faces(self, r: Representation) -> bool:
+        """Whether MTCNN decides `r`'s bytes (the 2D face crop, the 3D --face-crop track)."""
+        return r.finds_faces(self.build_options)
 
     @property
     def units(self) -> list[list[str]]:
@@ -262,16 +273,16 @@ class BuildPlan:
         """The kind of device MTCNN runs on (cpu or cuda): its boxes, so the crops, depend on it."""
         if not self.need_faces:
             return None
-        return (self.device or default_device()).split(":")[0]
+        return self.face_kind
 
-    def fingerprint(self, r: Renderer) -> dict:
+    def fingerprint(self, r: Representation) -> dict:
         """Everything a variant's bytes depend on besides the media: an unfinished build made
         with a different fingerprint is discarded, never resumed."""
         return {
             "variant": r.name, "protocol": self.protocol, "seed": self.seed, "fold": self.fold,
             "source": self.source, "face_crop": self.face_crop, "unit_clips": self.unit_clips,
             "face_batch": FACE_BATCH, "face_device": self.face_device if self.finds_faces(r) else None,
-            "steps": list(r.steps), "params": json.loads(json.dumps(r.params)),
+            "steps": list(r.needs), "params": json.loads(json.dumps(r.params)),
             "clips": len(self.clip_ids),
             "clips_sha256": hashlib.sha256("\n".join(self.clip_ids).encode()).hexdigest(),
             "versions": build_versions(),
@@ -307,19 +318,20 @@ def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protoc
     if not ids:
         raise BuildError(f"--raw {raw}: no CREMA-D clip (VideoFlash/<clip id>.flv or AudioWAV/<clip id>.wav) to build from")
     random.Random(seed).shuffle(ids)
-    return BuildPlan(
+    plan = BuildPlan(
         raw, out, chosen, protocol, seed, source, ids, len(found), strays,
-        splits={fam: assign_splits(protocol, seed, fam, fold=fold) for fam in dict.fromkeys(r.family for r in chosen)},
-        steps=bind_steps([s for r in chosen for s in r.steps], face_crop=face_crop,
-                         batch_faces=face_crop and (device or default_device()).split(":")[0] in FACE_TRACK_BATCHED_ON),
+        splits={fam: assign_splits(protocol, seed, fam, fold=fold) for fam in dict.fromkeys(r.split_family for r in chosen)},
+        steps=(),
         fold=fold, face_crop=face_crop, workers=workers, device=device, unit_clips=unit_clips, force=force,
     )
+    plan.steps = union(r.steps(plan.build_options) for r in chosen)
+    return plan
 
 
 # ---------------------------------------------------------------- unfinished builds on disk
 
 
-def _status_path(plan: BuildPlan, r: Renderer, unit: int) -> Path:
+def _status_path(plan: BuildPlan, r: Representation, unit: int) -> Path:
     return partial_dir(plan.out, r.name) / STATUS_DIR / f"{unit:05d}.json"
 
 
@@ -342,7 +354,7 @@ def unit_inputs(raw: Path, clip_ids: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def _unit_is_done(plan: BuildPlan, r: Renderer, unit: int, inputs: str) -> bool:
+def _unit_is_done(plan: BuildPlan, r: Representation, unit: int, inputs: str) -> bool:
     try:
         status = json.loads(_status_path(plan, r, unit).read_text())
     except (OSError, ValueError):
@@ -376,7 +388,7 @@ def prepare(plan: BuildPlan) -> list[int]:
     todo: set[int] = set()
     for leftover in plan.out.glob(".card.tmp-*"):  # a card render cut short
         shutil.rmtree(leftover, ignore_errors=True)
-    for r in plan.renderers:
+    for r in plan.representations:
         partial = partial_dir(plan.out, r.name)
         fingerprint = plan.fingerprint(r)
         for leftover in plan.out.glob(f".{r.name}.partial.new-*"):  # a partial folder whose creation was cut short
@@ -435,7 +447,7 @@ def _remove(path: Path) -> None:
 
 
 def units_done(plan: BuildPlan) -> dict[str, int]:
-    return {r.name: len(list((partial_dir(plan.out, r.name) / STATUS_DIR).glob("*.json"))) for r in plan.renderers}
+    return {r.name: len(list((partial_dir(plan.out, r.name) / STATUS_DIR).glob("*.json"))) for r in plan.representations}
 
 
 # ---------------------------------------------------------------- decoding workers
@@ -494,9 +506,9 @@ class Extraction:
 
             self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_init,
                                             initargs=(os.getpid(),))
-        self.first_pass: Iterator[ClipFeatures] = self._in_order(partial(extract, self.raw, steps=self.first), ids)
+        self.first_pass: Iterator[Features] = self._in_order(partial(extract, self.raw, steps=self.first), ids)
 
-    def finish(self, clips: list[ClipFeatures]) -> list[ClipFeatures]:
+    def finish(self, clips: list[Features]) -> list[Features]:
         """The second pass over `clips` (their first pass and faces done)."""
         if not self.second:
             return clips
@@ -553,69 +565,10 @@ def _main_process_threads(workers: int, processes_here: int = 1):
 # ---------------------------------------------------------------- one unit of one variant
 
 
-def sample_metadata(f: ClipFeatures, split: str, variant: Renderer, source: str) -> dict:
-    """The sample's `json` member: `crema_tools.shards.SAMPLE_FIELDS`, then the variant's own fields."""
-    clip = Clip.parse(f.clip_id)
-    face = f.face if variant.uses_face else None
-    return {
-        "clip_id": f.clip_id,
-        "actor_id": clip.actor_id,
-        "actor_sex": actors()[clip.actor_id].sex,
-        "sentence": clip.sentence,
-        "emotion": clip.emotion,
-        "intensity": clip.intensity,
-        "label": clip.label,
-        "split": split,
-        "face_box": list(face.box) if face and face.box else None,
-        "face_probability": face.probability if face else None,
-        "face_found": face.found if face else None,
-        "audio_source": f.audio_source if "mel" in variant.steps else None,
-        "duration_s": round(f.video_duration or f.audio_duration or 0.0, 3),
-        "source": source,
-        "variant": variant.name,
-        **(variant.metadata(f) if variant.metadata else {}),
-    }
-
-
-def _non_finite(f: ClipFeatures, v: Renderer) -> str | None:
-    """Why a clip's features cannot be stored: a NaN or inf in an array the variant renders."""
-    arrays = {"mel": ("mel spectrogram", f.mel_db), "middle_frame": ("middle frame", f.middle_frame)}
-    for step in v.steps:
-        name, a = arrays.get(step, ("", None))
-        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.isfinite(a).all():
-            return f"{name} holds NaN or infinite values; nothing of this clip is stored"
-    return None
-
-
-def _finite_members(members: dict[str, bytes]) -> bool:
-    """The last guard: every stored array (npy) is finite."""
-    import io
-
-    for ext, blob in members.items():
-        if ext == "npy":
-            a = np.load(io.BytesIO(blob), allow_pickle=False)
-            if a.dtype.kind in "fc" and not np.isfinite(a).all():
-                return False
-    return True
-
-
-def _dynamic_range_flag(f: ClipFeatures) -> dict | None:
-    if f.mel_db is None:
-        return None
-    if "dynamic_range_db" not in f.derived:
-        f.derived["dynamic_range_db"] = media.mel_dynamic_range_db(f.mel_db)
-    spread = f.derived["dynamic_range_db"]
-    if spread >= media.MIN_DYNAMIC_RANGE_DB:
-        return None
-    return {"clip_id": f.clip_id, "flag": "low_dynamic_range", "kept": True,
-            "detail": f"{f.audio_source} audio spans {spread:.1f} dB between loud and quiet frames "
-                      f"(< {media.MIN_DYNAMIC_RANGE_DB:.0f} dB): a steady hum or noise rather than a voice?"}
-
-
 class UnitWriter:
     """One variant's share of one work unit: its shards (one per split) and its status file."""
 
-    def __init__(self, plan: BuildPlan, r: Renderer, unit: int, inputs: str):
+    def __init__(self, plan: BuildPlan, r: Representation, unit: int, inputs: str):
         self.plan, self.r, self.unit, self.inputs = plan, r, unit, inputs
         self.config = partial_dir(plan.out, r.name) / CONFIG_DIR
         self.shards: dict[str, ShardFile] = {}
@@ -627,37 +580,34 @@ class UnitWriter:
     def skip(self, clip_id: str, reason: str) -> None:
         self.samples.append({"clip_id": clip_id, "status": "skipped", "reason": reason})
 
-    def handle(self, f: ClipFeatures, split: str | None) -> None:
+    def handle(self, f: Features, split: str | None) -> None:
         v = self.r
         if split is None:
-            return self.skip(f.clip_id, f"not in this protocol's {v.family.upper()} split")
-        failed = [f.errors[s] for s in v.steps if s in f.errors]
+            return self.skip(f.clip_id, f"not in this protocol's {v.split_family.upper()} split")
+        failed = [f.errors[s] for s in v.needs if s in f.errors]
         if failed:
             return self.skip(f.clip_id, "; ".join(dict.fromkeys(failed)))
-        bad = _non_finite(f, v)
+        bad = v.unusable(f)
         if bad:
             return self.skip(f.clip_id, bad)
         try:
             members = v.render(f)
-            meta = sample_metadata(f, split, v, self.plan.source)
-            members["json"] = json.dumps(meta, sort_keys=True, allow_nan=False).encode()
+            meta = SampleMetadata.of(f, split, v, self.plan.source)
+            members["json"] = meta.to_json()
+        except NonFiniteArray as e:  # the last guard: nothing stored holds NaN or inf
+            return self.skip(f.clip_id, str(e))
         except Exception as e:  # one odd clip must not end the build
             return self.skip(f.clip_id, f"could not render: {e.__class__.__name__}: {e}")
-        if not _finite_members(members):
-            return self.skip(f.clip_id, "a stored array holds NaN or infinite values; nothing of this clip is stored")
-        members["cls"] = str(meta["label"]).encode()
+        members["cls"] = str(meta.label).encode()
         if split not in self.shards:
             self.current = self.config / shard_name(split, self.unit)
             self.shards[split] = ShardFile(self.current)
         self.current = self.shards[split].path
         self.shards[split].write(f.clip_id, members)
         self.samples.append({"clip_id": f.clip_id, "status": "ok", "split": split, "shard": shard_name(split, self.unit),
-                             "emotion": meta["emotion"]})
-        if "mel" in v.steps:
-            flag = _dynamic_range_flag(f)
-            if flag:
-                self.flagged.append(flag)
-        if v.uses_face and not f.face.found:
+                             "emotion": meta.emotion})
+        self.flagged += v.flags(f)
+        if v.face_not_found(f):
             self.no_face.append(f.clip_id)
 
     def commit(self) -> None:
@@ -679,28 +629,14 @@ class UnitWriter:
             shard.abort()
 
 
-def find_faces(clips: list[ClipFeatures], device: str | None, middle_frames: bool = True) -> None:
-    """MTCNN over a batch of clips: their middle frames (2D) in one call, the keyframes of the
-    --face-crop video (3D) in another, on the build's device. One call per kind keeps each kind's
-    batches, so its boxes, the same whichever other configs are built alongside."""
-    with_frame = [f for f in clips if f.middle_frame is not None] if middle_frames else []
-    for f, face in zip(with_frame, detect_faces([f.middle_frame for f in with_frame], device) if with_frame else []):
-        f.face = face
-    tracked = [f for f in clips if f.keyframes is not None]
-    faces = iter(detect_faces([k for f in tracked for k in f.keyframes], device) if tracked else [])
-    for f in tracked:
-        f.keyframe_faces = [next(faces) for _ in f.keyframes]
-        f.keyframes = None  # found: the second pass needs only the boxes
-
-
-def _build_unit(plan: BuildPlan, unit: int, clips: Extraction, todo: list[Renderer]) -> None:
+def _build_unit(plan: BuildPlan, unit: int, clips: Extraction, todo: list[Representation]) -> None:
     writers = [UnitWriter(plan, r, unit, unit_inputs(plan.raw, plan.units[unit])) for r in todo]
     try:
         for batch in _batched(islice(clips.first_pass, len(plan.units[unit])), FACE_BATCH):
             find_faces(batch, plan.device, middle_frames=any(r.uses_face for r in todo))
             for f in clips.finish(batch):
                 for w in writers:
-                    w.handle(f, plan.splits[w.r.family].get(f.clip_id))
+                    w.handle(f, plan.splits[w.r.split_family].get(f.clip_id))
         for w in writers:
             w.commit()
     except OSError as e:
@@ -721,11 +657,11 @@ def run_build(plan: BuildPlan, progress: bool = True, units: Sequence[int] | Non
     from tqdm.auto import tqdm
 
     units = list(range(len(plan.units)) if units is None else units)
-    todo = {u: [r for r in plan.renderers if not _status_path(plan, r, u).exists()] for u in units}
+    todo = {u: [r for r in plan.representations if not _status_path(plan, r, u).exists()] for u in units}
     units = [u for u in units if todo[u]]
     ids = [cid for u in units for cid in plan.units[u]]
     with _main_process_threads(plan.workers, processes_here), tqdm(
-            total=len(ids), desc=label or f"building {', '.join(r.name for r in plan.renderers)}",
+            total=len(ids), desc=label or f"building {', '.join(r.name for r in plan.representations)}",
             unit="clip", disable=not progress, file=sys.stderr) as bar, \
             Extraction(plan.raw, ids, plan.steps, plan.workers) as clips:
         for u in units:
@@ -736,7 +672,7 @@ def run_build(plan: BuildPlan, progress: bool = True, units: Sequence[int] | Non
 # ---------------------------------------------------------------- reports and the card
 
 
-def _load_statuses(plan: BuildPlan, r: Renderer) -> list[dict]:
+def _load_statuses(plan: BuildPlan, r: Representation) -> list[dict]:
     statuses = []
     for u in range(len(plan.units)):
         try:
@@ -747,10 +683,8 @@ def _load_statuses(plan: BuildPlan, r: Renderer) -> list[dict]:
     return statuses
 
 
-def _report(plan: BuildPlan, r: Renderer, statuses: list[dict]) -> dict:
-    params = json.loads(json.dumps(r.params))
-    if "video" in params:
-        params["video"]["face_crop"] = plan.face_crop
+def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> dict:
+    params = r.report_params(plan.build_options)
     shards: dict[str, list[dict]] = {}
     per_emotion: dict[str, Counter] = {}
     skipped = list(plan.strays)
@@ -771,8 +705,8 @@ def _report(plan: BuildPlan, r: Renderer, statuses: list[dict]) -> dict:
     }
     return {
         "variant": r.name,
-        "description": r.variant.description,
-        "shape": r.variant.shape,
+        "description": r.description,
+        "shape": r.shape,
         "protocol": plan.protocol,
         "protocol_description": PROTOCOLS[plan.protocol].description,
         "seed": plan.seed,
@@ -786,8 +720,8 @@ def _report(plan: BuildPlan, r: Renderer, statuses: list[dict]) -> dict:
         "flagged": sorted((f for st in statuses for f in st.get("flagged", [])), key=lambda x: (x["clip_id"], x["flag"])),
         "face_not_found": sorted(c for st in statuses for c in st["face_not_found"]),
         "params": params,
-        "members": r.variant.members,
-        "metadata_fields": r.variant.metadata_fields,
+        "members": r.members,
+        "metadata_fields": r.metadata_fields,
         "build": {"unit_clips": plan.unit_clips, "units": len(plan.units), "face_batch": FACE_BATCH,
                   "face_device": plan.face_device if plan.finds_faces(r) else None,
                   "shard_naming": "<split>-<unit>.tar: unit u holds clips [u * unit_clips, (u + 1) * unit_clips) "
@@ -829,7 +763,7 @@ def finalise_build(plan: BuildPlan) -> dict[str, dict]:
     render the card. A config that would hold no sample is not written: the previous one stays,
     and a BuildError summarises why every clip was skipped."""
     reports, empty = {}, {}
-    for r in plan.renderers:
+    for r in plan.representations:
         partial = partial_dir(plan.out, r.name)
         report = _report(plan, r, _load_statuses(plan, r))
         if report["samples"] == 0:
@@ -1019,7 +953,7 @@ def _wait_for_units(plan: BuildPlan, timeout: float = 120.0) -> None:
     moment to show on a network file system, and never show if `--out` is not shared."""
     end = time.monotonic() + timeout
     while True:
-        missing = [(r, u) for r in plan.renderers for u in range(len(plan.units)) if not _status_path(plan, r, u).exists()]
+        missing = [(r, u) for r in plan.representations for u in range(len(plan.units)) if not _status_path(plan, r, u).exists()]
         if not missing:
             return
         if time.monotonic() > end:

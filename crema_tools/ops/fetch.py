@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__
-from .corpus.metadata import ManifestEntry
-from .errors import CremaToolsError
-from .lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
+from .. import __version__
+from ..corpus.metadata import ManifestEntry
+from ..errors import CremaToolsError
+from ..media.lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
 from .verify import (
     DEFAULT_ROOT,
     PARTIAL_SUFFIX,

@@ -16,8 +16,10 @@ from typing import Sequence
 import numpy as np
 
 from . import spectrogram
-from .variants import FPS  # noqa: F401 - part of this module's time grid
-from .variants import HEIGHT as SIZE
+
+FPS = 24
+"""The paper's 3D frame rate."""
+SIZE = 224
 
 CODEC = {"codec": "libx264", "pix_fmt": "yuv420p", "crf": 18, "preset": "veryfast", "tune": "fastdecode",
          "x264-params": "mbtree=0"}

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-from .builder.card import read_reports, write_card
-from .errors import CremaToolsError
-from .hub import hub_errors, repo_url, require_repo_id, require_token
-from .shards import iter_members
+from ..builder.card import read_reports, write_card
+from ..errors import CremaToolsError
+from ..format.shards import iter_members
+from ..hub import hub_errors, repo_url, require_repo_id, require_token
 
 PROVENANCE = ("source", "protocol", "seed", "fold")
 MAX_LISTED = 5  # problems named in the one-line error

@@ -8,24 +8,23 @@ uploadable as it is.
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from .corpus import EMOTION_NAMES, EMOTIONS, INTENSITIES
-from .errors import LoadError
-from .hub import check_repo_id
-from .loading import resolve
-from .shards import iter_members
-from .tables import text_table
+from ..corpus import EMOTION_NAMES, EMOTIONS, INTENSITIES
+from ..errors import LoadError
+from ..format.shards import iter_members
+from ..hub import check_repo_id
+from ..loading.dataset import resolve
+from ..media.pictures import BACKGROUND, THUMB, WARN, font, placeholder
+from ..representations import REPRESENTATIONS
+from ..tables import text_table
 
 DEFAULT_SHEET_DIR = Path("crema-tools-inspect")
 SEXES = ("Female", "Male")
@@ -34,13 +33,9 @@ REASON_CHARS = 60
 MAX_LISTED = 20  # ids and shard files listed per section before "... and N more"
 MB = 1_000_000
 
-# contact sheet geometry, in pixels
-THUMB = 160  # height of a png panel
-STRIP_FRAMES = 6
-FRAME = 96  # side of one frame of a video strip
-SPEC_H, SPEC_W = 128, 384  # a 3D spectrogram panel (its width follows a video strip when there is one)
-PAD, GAP, LABEL_W, TITLE_H, CAPTION_H = 8, 2, 120, 30, 18
-BACKGROUND, INK, WARN = (255, 255, 255), (20, 20, 20), (200, 0, 0)
+# contact sheet geometry, in pixels (the samples' pictures are their representations' previews)
+PAD, LABEL_W, TITLE_H, CAPTION_H = 8, 120, 30, 18
+INK = (20, 20, 20)
 
 
 @dataclass
@@ -138,7 +133,7 @@ def inspect_dataset(path_or_repo_id: str | Path, variants: Sequence[str] | None 
         for pick in (p for picks in s.picks.values() for p in picks):
             pick.media = {}  # drawn: no need to hold a config's videos while the next one is read
         summaries.append(s)
-    from .builder.outdir import describe_partial
+    from ..builder.outdir import describe_partial
 
     return InspectReport(folder, summaries, describe_partial(folder))
 
@@ -154,7 +149,7 @@ def locate(path_or_repo_id: str | Path, variants: Sequence[str] | None) -> tuple
         return hub_folder(str(path_or_repo_id), variants)
     built = built_variants(local)
     if not built:
-        from .builder.outdir import describe_partial
+        from ..builder.outdir import describe_partial
 
         raise LoadError(f"{local}: no built config here (no <variant>/report.json); "
                         f"build one with `crema-tools build --variant 2d-multimodal --out {local}`"
@@ -386,74 +381,17 @@ def shard_lines(v: VariantSummary) -> list[str]:
 # ---------------------------------------------------------------- contact sheet
 
 
-@lru_cache(maxsize=None)
-def font(size: int = 13) -> ImageFont.ImageFont:
+def sample_picture(name: str, media: dict[str, bytes]) -> Image.Image:
+    """What a sample shows, drawn by its representation (a video strip, an image, a spectrogram)."""
+    rep = REPRESENTATIONS.get(name)
+    if rep is None:
+        return placeholder(f"unknown config {name}")
+    return rep.preview(media)
+
+
+def picture_or_placeholder(name: str, pick: Pick, problems: list[str]) -> Image.Image:
     try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
-        return ImageFont.load_default()
-
-
-def png_panel(blob: bytes) -> Image.Image:
-    img = Image.open(io.BytesIO(blob)).convert("RGB")
-    return img.resize((max(1, round(img.width * THUMB / img.height)), THUMB), Image.BILINEAR)
-
-
-def video_frames(blob: bytes) -> list[np.ndarray]:
-    import av
-
-    with av.open(io.BytesIO(blob)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-
-
-def strip_panel(blob: bytes, n: int = STRIP_FRAMES) -> Image.Image:
-    """`n` frames evenly spaced from the first to the last, side by side."""
-    frames = video_frames(blob)
-    if not frames:
-        raise ValueError("no video frames")
-    picks = np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int)
-    strip = Image.new("RGB", (FRAME * n + GAP * (n - 1), FRAME), BACKGROUND)
-    for i, idx in enumerate(picks):
-        strip.paste(Image.fromarray(frames[idx]).resize((FRAME, FRAME), Image.BILINEAR), (i * (FRAME + GAP), 0))
-    return strip
-
-
-def spectrogram_panel(blob: bytes, width: int = SPEC_W) -> Image.Image:
-    """A (mels, frames) dB array (-80..0) as an image, low frequencies at the bottom, 0 = -80 dB."""
-    db = np.load(io.BytesIO(blob), allow_pickle=False).astype(np.float32)
-    img = np.flipud(np.clip((db + 80.0) * (255.0 / 80.0), 0, 255)).round().astype(np.uint8)
-    return Image.fromarray(img).convert("RGB").resize((width, SPEC_H), Image.BILINEAR)
-
-
-def placeholder(text: str, size: tuple[int, int] = (THUMB, THUMB)) -> Image.Image:
-    img = Image.new("RGB", size, (230, 230, 230))
-    ImageDraw.Draw(img).text((6, size[1] // 2 - 8), text[:40], fill=WARN, font=font(11))
-    return img
-
-
-def sample_picture(media: dict[str, bytes]) -> Image.Image:
-    """What a sample shows: a video strip, an image, a spectrogram, stacked top to bottom."""
-    panels = []
-    if "mp4" in media:
-        panels.append(strip_panel(media["mp4"]))
-    if "png" in media:
-        panels.append(png_panel(media["png"]))
-    if "npy" in media:
-        panels.append(spectrogram_panel(media["npy"], max((p.width for p in panels), default=SPEC_W)))
-    if not panels:
-        return placeholder("no image member: " + ", ".join(sorted(media)))
-    out = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels) + PAD // 2 * (len(panels) - 1)),
-                    BACKGROUND)
-    y = 0
-    for p in panels:
-        out.paste(p, (0, y))
-        y += p.height + PAD // 2
-    return out
-
-
-def picture_or_placeholder(pick: Pick, problems: list[str]) -> Image.Image:
-    try:
-        return sample_picture(pick.media)
+        return sample_picture(name, pick.media)
     except Exception as e:  # one undecodable sample must not hide the others
         problems.append(f"{pick.meta.get('clip_id')}: cannot decode for the contact sheet ({e.__class__.__name__}: {e})")
         return placeholder(f"cannot decode: {e.__class__.__name__}")
@@ -461,7 +399,7 @@ def picture_or_placeholder(pick: Pick, problems: list[str]) -> Image.Image:
 
 def write_contact_sheet(v: VariantSummary, path: Path, per_emotion: int) -> Path:
     """One row per emotion, up to `per_emotion` samples each, captioned with the clip id."""
-    rows = {e: [(p, picture_or_placeholder(p, v.problems)) for p in v.picks.get(e, [])[:per_emotion]]
+    rows = {e: [(p, picture_or_placeholder(v.name, p, v.problems)) for p in v.picks.get(e, [])[:per_emotion]]
             for e in _ordered(EMOTIONS, set(EMOTIONS) | set(v.picks))}
     pictures = [img for cells in rows.values() for _, img in cells]
     cell_w = max((img.width for img in pictures), default=THUMB)

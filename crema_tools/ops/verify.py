@@ -21,11 +21,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .corpus import MEDIA_DIRS, known_issues, known_issues_by_file, manifest
-from .corpus.metadata import ManifestEntry
-from .errors import CremaToolsError
-from .lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
-from .tables import text_table
+from ..corpus import MEDIA_DIRS, known_issues, known_issues_by_file, manifest
+from ..corpus.metadata import ManifestEntry
+from ..errors import CremaToolsError
+from ..media.lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
+from ..tables import text_table
 
 DEFAULT_ROOT = Path("CREMA-D")
 """Where `fetch` puts a copy and `verify` looks for one, relative to the working directory."""

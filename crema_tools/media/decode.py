@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CremaToolsError
+from ..errors import CremaToolsError
 from .lfs import LFS_FIX, LFS_POINTER_MAX_BYTES, read_lfs_pointer
 
 MAX_CLIP_SECONDS = 10.0

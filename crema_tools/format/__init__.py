@@ -1,0 +1,1 @@
+"""The on-disk format: WebDataset shards, the sample metadata they carry, and report.json."""
