@@ -10,13 +10,13 @@ Its `crema_tools:` entry records the provenance and the number of samples of eve
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from .. import __version__
 from ..cards import card_template
 from ..corpus import EMOTIONS
+from ..format.report import Report
 from ..format.sample import SAMPLE_FIELDS
 from ..representations import REPRESENTATIONS
 from ..tables import markdown_table
@@ -138,8 +138,8 @@ def render_card(reports: list[dict], repo_id: str | None = None) -> str:
     return str(dataset_card(reports, repo_id))
 
 
-def read_reports(folder: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*/report.json"))]
+def read_reports(folder: Path) -> list[Report]:
+    return Report.find(folder)
 
 
 def write_card(out: Path, repo_id: str | None = None) -> None:

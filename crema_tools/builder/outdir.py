@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CremaToolsError
+from ..format.report import REPORT_NAME, Report, ReportError
 
 LOCK_NAME = ".crema-tools.lock"
 CARD_NAME = "README.md"
@@ -211,15 +212,10 @@ def config_files(folder: Path) -> set[str] | None:
     """The files a config folder written by crema-tools holds (report.json and its shards), or
     None when its report.json is missing or was not written by crema-tools."""
     try:
-        report = json.loads((folder / "report.json").read_text())
-    except (OSError, ValueError):
+        report = Report.load(folder / REPORT_NAME)
+    except ReportError:
         return None
-    if not isinstance(report, dict) or "crema_tools_version" not in report or not isinstance(report.get("splits"), dict):
-        return None
-    names = {"report.json"}
-    for info in report["splits"].values():
-        names.update(str(s) for s in info.get("shards", []))
-    return names
+    return {REPORT_NAME, *report.shard_names} if report.written_by_crema_tools else None
 
 
 def _foreign_in(folder: Path, ours: set[str] | None, rel: str) -> list[str]:

@@ -53,6 +53,7 @@ import numpy as np
 from .. import __version__
 from ..corpus import MEDIA_DIRS, PROTOCOLS, Clip, ClipIdError, assign_splits, media_relpath, official_clip_ids
 from ..errors import CremaToolsError
+from ..format.report import REPORT_NAME, Report, ReportError
 from ..format.sample import SampleMetadata
 from ..format.shards import TMP_MARK, ShardFile
 from ..media.faces import default_device
@@ -144,16 +145,16 @@ def check_same_provenance(out: Path, chosen: list[Representation], protocol: str
                           fold: int | None = None) -> None:
     """One dataset card describes one protocol, seed, fold and source: refuse to mix configs in a folder."""
     rebuilt = {v.name for v in chosen}
-    for path in sorted(out.glob("*/report.json")):
+    for path in sorted(out.glob(f"*/{REPORT_NAME}")):
         if path.parent.name in rebuilt:
             continue
         try:
-            other = json.loads(path.read_text())
-        except (OSError, ValueError):
+            other = Report.load(path)
+        except ReportError:
             continue
-        if not isinstance(other, dict) or "crema_tools_version" not in other:
+        if not other.written_by_crema_tools:
             continue  # not a config crema-tools wrote
-        if (other.get("protocol"), other.get("seed"), other.get("fold"), other.get("source")) != (protocol, seed, fold, source):
+        if other.provenance != {"protocol": protocol, "seed": seed, "fold": fold, "source": source}:
             theirs = f"protocol {other.get('protocol')}" + (f" fold {other['fold']}" if other.get("fold") is not None else "")
             ours = f"protocol {protocol}" + (f" fold {fold}" if fold is not None else "")
             raise BuildError(
@@ -683,7 +684,7 @@ def _load_statuses(plan: BuildPlan, r: Representation) -> list[dict]:
     return statuses
 
 
-def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> dict:
+def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> Report:
     params = r.report_params(plan.build_options)
     shards: dict[str, list[dict]] = {}
     per_emotion: dict[str, Counter] = {}
@@ -703,7 +704,7 @@ def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> dict:
             "per_emotion": dict(sorted(per_emotion[s].items()))}
         for s in PROTOCOLS[plan.protocol].splits if s in shards
     }
-    return {
+    return Report({
         "variant": r.name,
         "description": r.description,
         "shape": r.shape,
@@ -727,7 +728,7 @@ def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> dict:
                   "shard_naming": "<split>-<unit>.tar: unit u holds clips [u * unit_clips, (u + 1) * unit_clips) "
                                   "of the seeded clip order"},
         "versions": build_versions(),
-    }
+    })
 
 
 def skip_summary(skipped: list[dict], n: int = 2) -> str:
@@ -771,7 +772,7 @@ def finalise_build(plan: BuildPlan) -> dict[str, dict]:
             shutil.rmtree(partial)
             continue
         config = partial / CONFIG_DIR
-        atomic_write(config / "report.json", (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write(config / REPORT_NAME, report.to_json())
         final = plan.out / r.name
         if final.exists() or final.is_symlink():
             os.replace(final, partial / "replaced")  # the old config leaves in one rename...

@@ -12,6 +12,8 @@ import os
 import tarfile
 from pathlib import Path
 
+from ..digest import sha256_file  # noqa: F401 - where the tests and older code find it
+
 SAMPLE_FIELDS: dict[str, object] = {
     "clip_id": "string", "actor_id": "int64", "actor_sex": "string", "sentence": "string",
     "emotion": "string", "intensity": "string", "label": "int64", "split": "string",
@@ -106,14 +108,6 @@ class ShardFile:
                 self.tmp.unlink()
             except OSError:
                 pass
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ShardWriter:

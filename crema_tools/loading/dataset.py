@@ -22,7 +22,9 @@ from typing import Callable, Iterator
 
 import torch
 
+from ..digest import sha256_stream
 from ..errors import LoadError
+from ..format.report import REPORT_NAME, Report, ReportError
 from ..format.shards import iter_members, stream_members
 from ..hub import check_repo_id
 from ..representations import VariantError, get_representation, load_options
@@ -80,15 +82,14 @@ class CremaDataset(torch.utils.data.IterableDataset):
         self.options = load_options(self.info, options)
         self.streaming = _is_url(folder)
         self.report = _read_report(folder, variant)
-        if split not in self.report["splits"]:
-            raise LoadError(f"{variant}: no split {split!r} (splits: {', '.join(self.report['splits'])})")
+        if split not in self.report.split_names:
+            raise LoadError(f"{variant}: no split {split!r} (splits: {', '.join(self.report.split_names)})")
         self.folder, self.variant, self.split = folder, variant, split
-        info = self.report["splits"][split]
-        counts = {e["name"]: e["samples"] for e in info.get("shard_info", [])}  # older reports: names only
-        self.shards = [f"{folder}/{variant}/{name}" if self.streaming else folder / variant / name for name in info["shards"]]
-        self.shard_samples = [counts.get(name) for name in info["shards"]]
-        self.shard_keys = {e["name"]: e["clip_ids"] for e in info.get("shard_info", []) if "clip_ids" in e}
-        self.shard_hashes = {e["name"]: e["sha256"] for e in info.get("shard_info", []) if "sha256" in e}
+        records = self.report.shards(split)  # older reports record names only: the rest is None
+        self.shards = [f"{folder}/{variant}/{r.name}" if self.streaming else folder / variant / r.name for r in records]
+        self.shard_samples = [r.samples for r in records]
+        self.shard_keys = {r.name: r.clip_ids for r in records if r.clip_ids is not None}
+        self.shard_hashes = {r.name: r.sha256 for r in records if r.sha256 is not None}
         if shuffle_buffer < 1:
             raise LoadError(f"shuffle_buffer must be at least 1, not {shuffle_buffer}")
         self.shuffle, self.seed, self.shuffle_buffer, self.even = shuffle, seed, shuffle_buffer, even
@@ -103,25 +104,21 @@ class CremaDataset(torch.utils.data.IterableDataset):
 
     def verify_shards(self) -> None:
         """Check every shard of the split against the sha256 report.json records (reads them all once)."""
-        import hashlib
-
         for shard in self.shards:
             expected = self.shard_hashes.get(_name(shard))
             if expected is None:
                 raise LoadError(f"{shard}: report.json records no sha256 for it (built before crema-tools 0.2); rebuild to verify")
-            digest = hashlib.sha256()
             with (_open_url(shard) if self.streaming else open(shard, "rb")) as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            if digest.hexdigest() != expected:
-                raise LoadError(f"{shard}: sha256 {digest.hexdigest()[:12]}... differs from report.json's {expected[:12]}...; "
+                digest = sha256_stream(f)
+            if digest != expected:
+                raise LoadError(f"{shard}: sha256 {digest[:12]}... differs from report.json's {expected[:12]}...; "
                                 "the shard changed since it was built: rebuild or download it again")
 
     @property
     def samples(self) -> int:
         """Samples in the whole split (or its `select`ed part), over every rank."""
         if self.select is None:
-            return self.report["splits"][self.split]["samples"]
+            return self.report.split_samples(self.split)
         if self._selected is None:  # from the report's clip lists, else tar headers only
             keys = [k for shard in self.shards for k in self.shard_keys.get(_name(shard)) or _keys(shard)]
             self._selected = sum(map(self.select, keys))
@@ -234,21 +231,14 @@ def _name(shard: Path | str) -> str:
     return str(shard).rsplit("/", 1)[-1]
 
 
-def _read_report(folder: Path | str, variant: str) -> dict:
-    if _is_url(folder):
-        import fsspec
-
-        try:
-            with fsspec.open(f"{folder}/{variant}/report.json", "rt") as f:
-                return json.load(f)
-        except (OSError, ValueError) as e:
-            raise LoadError(f"{folder}/{variant}/report.json: cannot be read ({e.__class__.__name__}: {e}); "
-                            "is the config built there?") from None
-    report_path = folder / variant / "report.json"
-    if not report_path.is_file():
-        built = sorted(p.parent.name for p in folder.glob("*/report.json"))
+def _read_report(folder: Path | str, variant: str) -> Report:
+    if not _is_url(folder) and not (folder / variant / REPORT_NAME).is_file():
+        built = sorted(p.parent.name for p in folder.glob(f"*/{REPORT_NAME}"))
         raise LoadError(f"{folder}: config {variant!r} is not built here (built: {', '.join(built) or 'none'})")
-    return json.loads(report_path.read_text())
+    try:
+        return Report.load(f"{folder}/{variant}/{REPORT_NAME}" if _is_url(folder) else folder / variant / REPORT_NAME)
+    except ReportError as e:
+        raise LoadError(str(e)) from None
 
 
 def _open_url(url: str):

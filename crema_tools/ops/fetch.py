@@ -24,17 +24,15 @@ from typing import NoReturn
 
 from .. import __version__
 from ..corpus.metadata import ManifestEntry
+from ..digest import hash_files, progress_bar, sha256_file
 from ..errors import CremaToolsError
 from ..media.lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
 from .verify import (
     DEFAULT_ROOT,
     PARTIAL_SUFFIX,
-    hash_files,
     local_path,
     parse_kinds,
-    progress_bar,
     select_entries,
-    sha256_file,
 )
 
 OFFICIAL_REPO = "CheyneyComputerScience/CREMA-D"

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from ..corpus import EMOTION_NAMES, EMOTIONS, INTENSITIES
 from ..errors import LoadError
+from ..format.report import REPORT_NAME, Report, ReportError, check_shards
 from ..format.shards import iter_members
 from ..hub import check_repo_id
 from ..loading.dataset import resolve
@@ -59,7 +60,7 @@ class VariantSummary:
     """One built config: its report.json, what its shards really hold, and where its sheet went."""
 
     name: str
-    report: dict
+    report: Report
     counts: dict[str, dict[str, Counter]] = field(default_factory=dict)  # dimension -> split -> value counts
     shards: list[Shard] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # the shards disagree with report.json, or are unreadable
@@ -204,11 +205,11 @@ def hub_variants(repo_id: str) -> list[str]:
 # ---------------------------------------------------------------- reading the shards
 
 
-def read_report(folder: Path, name: str) -> dict:
+def read_report(folder: Path, name: str) -> Report:
     try:
-        return json.loads((folder / name / "report.json").read_text())
-    except (OSError, ValueError) as e:
-        raise LoadError(f"{folder}/{name}/report.json: unreadable ({e})") from None
+        return Report.load(folder / name / REPORT_NAME)
+    except ReportError as e:
+        raise LoadError(str(e)) from None
 
 
 def iter_samples(path: Path) -> Iterator[tuple[str, dict, Callable[[], dict[str, bytes]]]]:
@@ -239,12 +240,10 @@ def sheet_order(splits: list[str]) -> list[str]:
 def scan_variant(folder: Path, name: str, per_emotion: int) -> VariantSummary:
     """Count every sample's metadata and keep the media of the first `per_emotion` per emotion."""
     s = VariantSummary(name, read_report(folder, name))
+    s.problems += check_shards(s.report, folder / name, count=False, called="report.json").problems  # missing and stray shards
     for split in sheet_order(s.splits):
-        for shard_name in s.report["splits"][split].get("shards", []):
-            scan_shard(s, folder / name / shard_name, split, per_emotion)
-    listed = {n for sp in s.report.get("splits", {}).values() for n in sp.get("shards", [])}
-    s.problems += [f"{p.name}: shard on disk but not in report.json" for p in sorted((folder / name).glob("*.tar"))
-                   if p.name not in listed]
+        for shard in s.report.shards(split):
+            scan_shard(s, folder / name / shard.name, split, per_emotion)
     s.problems += compare_with_report(s)
     s.shards.sort(key=lambda sh: (s.splits.index(sh.split), sh.name))
     return s
@@ -252,8 +251,7 @@ def scan_variant(folder: Path, name: str, per_emotion: int) -> VariantSummary:
 
 def scan_shard(s: VariantSummary, path: Path, split: str, per_emotion: int) -> None:
     if not path.is_file():
-        s.problems.append(f"{path.name}: listed in report.json but missing")
-        return
+        return  # a problem check_shards names
     shard = Shard(split, path.name, path.stat().st_size)
     s.shards.append(shard)
     try:

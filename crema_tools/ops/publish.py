@@ -18,19 +18,15 @@ The token comes from huggingface_hub alone (`hf auth login` or HF_TOKEN); none i
 
 from __future__ import annotations
 
-import hashlib
-import json
-import tarfile
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-from ..builder.card import read_reports, write_card
+from ..builder.card import write_card
 from ..errors import CremaToolsError
-from ..format.shards import iter_members
+from ..format.report import PROVENANCE, Report, ReportError, check_shards
 from ..hub import hub_errors, repo_url, require_repo_id, require_token
 
-PROVENANCE = ("source", "protocol", "seed", "fold")
 MAX_LISTED = 5  # problems named in the one-line error
 
 
@@ -86,41 +82,6 @@ def _card_header(readme: Path, problems: list[str]) -> dict | None:
         return None
 
 
-def _count_shard(path: Path, members: set[str], problems: list[str]) -> int:
-    """Samples in one shard, from its tar headers; each must hold `members`."""
-    try:
-        with tarfile.open(path, "r") as tar:
-            count = 0
-            for key, infos in iter_members(tar):
-                count += 1
-                if missing := members - set(infos):
-                    problems.append(f"{path.parent.name}/{path.name}: sample {key} lacks {', '.join(sorted(missing))}")
-                    break
-            return count
-    except (tarfile.TarError, OSError) as e:
-        problems.append(f"{path.parent.name}/{path.name}: not a readable tar ({e})")
-        return 0
-
-
-def _check_recorded(path: Path, samples: int, recorded: dict | None) -> list[str]:
-    """A shard against what its report recorded of it (builds that record `shard_info`)."""
-    if not recorded:
-        return []
-    where = f"{path.parent.name}/{path.name}"
-    if isinstance(recorded.get("samples"), int) and recorded["samples"] != samples:
-        return [f"{where}: the report records {recorded['samples']} samples, the shard holds {samples}"]
-    if isinstance(recorded.get("bytes"), int) and recorded["bytes"] != path.stat().st_size:
-        return [f"{where}: {path.stat().st_size} bytes, the report records {recorded['bytes']} (changed since the build)"]
-    if isinstance(recorded.get("sha256"), str):
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != recorded["sha256"]:
-            return [f"{where}: its sha256 is not the one the report records (changed since the build)"]
-    return []
-
-
 def validate_dataset(folder: str | Path, *, read_shards: bool = True) -> DatasetCheck:
     """Check that a built folder is complete and consistent; a PublishError lists every problem found.
 
@@ -136,13 +97,13 @@ def validate_dataset(folder: str | Path, *, read_shards: bool = True) -> Dataset
         problems.append(f"{', '.join(partial)}: left by an interrupted build; build again or delete it")
     header = _card_header(folder / "README.md", problems)
     try:
-        reports = {r["variant"]: r for r in read_reports(folder)}
-    except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
+        reports = {r.variant: r for r in Report.find(folder)}
+    except (ReportError, KeyError) as e:
         raise PublishError(f"{folder}: a report.json does not parse ({e})") from None
     if not reports:
         raise PublishError(f"{folder}: holds no built config (no <config>/report.json); build one with `crema-tools build`")
 
-    provenances = {tuple(r.get(k) for k in PROVENANCE) for r in reports.values()}
+    provenances = {tuple(r.provenance.values()) for r in reports.values()}
     if len(provenances) > 1:
         problems.append("the configs were built with different protocols, seeds, folds or sources: "
                         + "; ".join(f"{n}: {', '.join(f'{k} {r.get(k)}' for k in PROVENANCE)}" for n, r in reports.items()))
@@ -167,30 +128,12 @@ def validate_dataset(folder: str | Path, *, read_shards: bool = True) -> Dataset
     files = ["README.md"]
     samples: dict[str, dict[str, int]] = {}
     for name, report in sorted(reports.items()):
-        config = folder / name
-        members = set(report.get("members", {"png": "image"})) | {"json", "cls"}
-        listed = {s for info in report["splits"].values() for s in info.get("shards", [])}
-        on_disk = sorted(p.name for p in config.glob("*.tar"))
-        for stray in sorted(set(on_disk) - listed):
-            problems.append(f"{name}/{stray}: a shard the report does not list (left from another build?)")
-        samples[name] = {}
-        for split, info in report["splits"].items():
-            counted = 0
-            recorded = {s.get("name"): s for s in info.get("shard_info") or [] if isinstance(s, dict)}
-            for shard in info.get("shards", []):
-                if not (config / shard).is_file():
-                    problems.append(f"{name}/{shard}: listed in the report but missing")
-                    continue
-                files.append(f"{name}/{shard}")
-                if read_shards:
-                    n = _count_shard(config / shard, members, problems)
-                    counted += n
-                    problems += _check_recorded(config / shard, n, recorded.get(shard))
-            if not read_shards:
-                counted = info["samples"]
-            samples[name][split] = counted
-            if counted != info["samples"]:
-                problems.append(f"{name} {split}: the report says {info['samples']} samples, the shards hold {counted}")
+        on_disk = sorted(p.name for p in (folder / name).glob("*.tar"))
+        check = check_shards(report, folder / name, count=read_shards)
+        problems += check.problems
+        samples[name] = check.counts
+        files += [f"{name}/{s.name}" for s in report.shards() if (folder / name / s.name).is_file()]
+        for split, counted in check.counts.items():
             if header is not None and name in card_samples and (card_samples[name] or {}).get(split) != counted:
                 problems.append(f"{name} {split}: the card says {(card_samples[name] or {}).get(split)} samples, "
                                 f"the shards hold {counted}")

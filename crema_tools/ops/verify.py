@@ -8,21 +8,17 @@ with the fix (`git lfs pull`, or `crema-tools fetch`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..corpus import MEDIA_DIRS, known_issues, known_issues_by_file, manifest
 from ..corpus.metadata import ManifestEntry
+from ..digest import hash_files
 from ..errors import CremaToolsError
 from ..media.lfs import LFS_POINTER_MAX_BYTES, read_lfs_pointer
 from ..tables import text_table
@@ -41,7 +37,6 @@ STATUSES = ("ok", "missing", "lfs_pointer", "size_mismatch", "hash_mismatch")
 """Per-file verdicts, in the order of the summary table."""
 
 PARTIAL_SUFFIX = ".part"  # unfinished downloads of crema-tools fetch
-HASH_CHUNK = 1 << 20
 
 
 class RawFolderError(CremaToolsError, FileNotFoundError):
@@ -81,41 +76,6 @@ def local_path(root: Path, relpath: str) -> Path:
     if Path(relpath).is_absolute() or ".." in parts or not parts:
         raise ValueError(f"unsafe manifest path {relpath!r}: paths must stay inside the copy")
     return root.joinpath(*parts)
-
-
-def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (hashlib releases the GIL, so threads scale)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-            if on_bytes:
-                on_bytes(len(chunk))
-    return digest.hexdigest()
-
-
-def progress_bar(total: int, desc: str, progress: bool | None) -> tqdm:
-    """One byte-counting bar; progress None shows it only on a terminal."""
-    disable = None if progress is None else not progress
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=disable, leave=True)
-
-
-def hash_files(
-    paths: Sequence[Path], *, jobs: int = 4, progress: bool | None = None, desc: str = "sha256"
-) -> list[str]:
-    """sha256 of each path (same order), in `jobs` threads, with one bar over all their bytes."""
-    if not paths:
-        return []
-    total = sum(p.stat().st_size for p in paths)
-    lock = threading.Lock()
-    with progress_bar(total, desc, progress) as bar:
-
-        def advance(n: int) -> None:
-            with lock:
-                bar.update(n)
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(lambda p: sha256_file(p, advance), paths))
 
 
 def fetch_command(root: Path, kinds: Sequence[str] = tuple(MEDIA_DIRS)) -> str:

@@ -1,0 +1,171 @@
+"""`report.json`: what a built config holds, typed once, and whether its shards agree with it.
+
+The build writes it; the loader, `inspect`, the card, `push`, the output folder's ownership
+checks and the model zoo's training read it through `Report`. Its keys stay as they always were
+(new ones are added, never renamed), so older builds still load.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..digest import sha256_file
+from ..errors import CremaToolsError
+from .shards import iter_members
+
+REPORT_NAME = "report.json"
+PROVENANCE = ("source", "protocol", "seed", "fold")
+"""What one dataset card describes: every config of a folder shares it."""
+
+
+class ReportError(CremaToolsError, ValueError):
+    """A report.json that is missing, unreadable or not one crema-tools wrote."""
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    """One shard as report.json records it (older reports list names only: the rest is None)."""
+
+    name: str
+    split: str
+    samples: int | None = None
+    sha256: str | None = None
+    bytes: int | None = None
+    clip_ids: list[str] | None = None
+
+
+class Report(dict):
+    """One config's report.json: the parsed JSON (so every key stays reachable), with typed accessors."""
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Report":
+        """From a file, or any fsspec URL (a Hub repo, object storage); a ReportError names the file."""
+        try:
+            if isinstance(path, str) and "://" in path:
+                import fsspec
+
+                with fsspec.open(path, "rt") as f:
+                    data = json.load(f)
+            else:
+                data = json.loads(Path(path).read_text())
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise ReportError(f"{path}: cannot be read ({e.__class__.__name__}: {e}); is the config built there?") from None
+        if not isinstance(data, dict) or not isinstance(data.get("splits"), dict):
+            raise ReportError(f"{path}: not a crema-tools report (no splits)")
+        return cls(data)
+
+    @classmethod
+    def find(cls, folder: Path | str) -> list["Report"]:
+        """The reports of every config in a dataset folder, by config name."""
+        return [cls.load(p) for p in sorted(Path(folder).glob(f"*/{REPORT_NAME}"))]
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self, indent=2, sort_keys=True) + "\n").encode()
+
+    @property
+    def variant(self) -> str:
+        return self["variant"]
+
+    @property
+    def written_by_crema_tools(self) -> bool:
+        return "crema_tools_version" in self
+
+    @property
+    def provenance(self) -> dict:
+        """protocol, seed, fold and source: what one dataset card describes."""
+        return {k: self.get(k) for k in PROVENANCE}
+
+    @property
+    def split_names(self) -> list[str]:
+        return list(self["splits"])
+
+    def split_samples(self, split: str) -> int:
+        return self["splits"][split]["samples"]
+
+    @property
+    def members(self) -> dict:
+        """Tar members besides json and cls (reports older than the key held PNGs)."""
+        return self.get("members", {"png": "image"})
+
+    def shards(self, split: str | None = None) -> list[ShardRecord]:
+        """The shards of one split (or all, split by split), with what the report records of each."""
+        out = []
+        for name, info in self["splits"].items():
+            if split is not None and name != split:
+                continue
+            recorded = {e.get("name"): e for e in info.get("shard_info") or [] if isinstance(e, dict)}
+            for shard in info.get("shards", []):
+                r = recorded.get(shard, {})
+                out.append(ShardRecord(str(shard), name, r.get("samples"), r.get("sha256"), r.get("bytes"), r.get("clip_ids")))
+        return out
+
+    @property
+    def shard_names(self) -> set[str]:
+        return {s.name for s in self.shards()}
+
+
+@dataclass
+class ShardCheck:
+    """What `check_shards` found: samples counted per split, and every disagreement as one line."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def check_shards(report: Report, config: Path, *, count: bool = True, hashes: bool = True, called: str = "the report") -> ShardCheck:
+    """Do the shards in `config` agree with their report? Listed shards exist, no stray ones sit beside
+    them; with `count`, each is a readable tar whose samples hold every member and whose count, size
+    and (with `hashes`) sha256 are what the report records, and each split's total is the report's.
+    `called` is what the lines call the report ("report.json" where the reader speaks of files)."""
+    name, check = config.name, ShardCheck()
+    members = set(report.members) | {"json", "cls"}
+    listed = report.shard_names
+    for stray in sorted(p.name for p in config.glob("*.tar") if p.name not in listed):
+        check.problems.append(f"{name}/{stray}: a shard {called} does not list (left from another build?)")
+    for split in report.split_names:
+        counted = 0
+        for shard in report.shards(split):
+            path = config / shard.name
+            if not path.is_file():
+                check.problems.append(f"{name}/{shard.name}: listed in {called} but missing")
+                continue
+            if count:
+                n = _count_samples(path, members, check.problems)
+                counted += n
+                check.problems += _against_record(path, n, shard, hashes, called)
+        check.counts[split] = counted if count else report.split_samples(split)
+        if count and counted != report.split_samples(split):
+            check.problems.append(f"{name} {split}: {called} says {report.split_samples(split)} samples, "
+                                  f"the shards hold {counted}")
+    return check
+
+
+def _count_samples(path: Path, members: set[str], problems: list[str]) -> int:
+    """Samples in one shard, from its tar headers; each must hold `members`."""
+    where = f"{path.parent.name}/{path.name}"
+    try:
+        with tarfile.open(path, "r") as tar:
+            count = 0
+            for key, infos in iter_members(tar):
+                count += 1
+                if missing := members - set(infos):
+                    problems.append(f"{where}: sample {key} lacks {', '.join(sorted(missing))}")
+                    break
+            return count
+    except (tarfile.TarError, OSError) as e:
+        problems.append(f"{where}: not a readable tar ({e})")
+        return 0
+
+
+def _against_record(path: Path, samples: int, record: ShardRecord, hashes: bool, called: str) -> list[str]:
+    where = f"{path.parent.name}/{path.name}"
+    if record.samples is not None and record.samples != samples:
+        return [f"{where}: {called} records {record.samples} samples, the shard holds {samples}"]
+    if record.bytes is not None and record.bytes != path.stat().st_size:
+        return [f"{where}: {path.stat().st_size} bytes, {called} records {record.bytes} (changed since the build)"]
+    if hashes and record.sha256 is not None and sha256_file(path) != record.sha256:
+        return [f"{where}: its sha256 is not the one {called} records (changed since the build)"]
+    return []
