@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from helpers import files as folder_files
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _TYPES = "models|datasets|spaces"
@@ -79,8 +81,7 @@ class FakeHub:
 
     @classmethod
     def from_folder(cls, repo_id: str, repo_type: str, folder: Path) -> "FakeHub":
-        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-        return cls(repo_id, repo_type, files)
+        return cls(repo_id, repo_type, folder_files(folder))
 
     def files(self, repo_type: str, repo_id: str, revision: str = "main") -> dict[str, bytes] | None:
         """The files of a repository at a branch or commit; None if either does not exist."""

@@ -5,9 +5,9 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import files
 
 from crema_tools.builder.pipeline import build
 
@@ -18,10 +18,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("accelerate") is None, reason="needs accelerate")

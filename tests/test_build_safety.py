@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import files
 from typer.testing import CliRunner
 
 from crema_tools import synthetic
@@ -23,10 +24,6 @@ from crema_tools.shards import TMP_MARK, read_shard
 
 CLIPS = ["1001_DFA_ANG_XX", "1001_DFA_HAP_XX", "1002_DFA_SAD_XX", "1002_IEO_NEU_XX"]
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 265922\n"
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def cli(*args: str):

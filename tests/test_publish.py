@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import files
 from hubserver import FakeHub
 from huggingface_hub import DatasetCard, ModelCard
 from typer.testing import CliRunner
@@ -67,10 +68,6 @@ def dataset(tmp_path_factory) -> Path:
 def folder(dataset, tmp_path) -> Path:
     """A copy of the built folder a test may change."""
     return Path(shutil.copytree(dataset, tmp_path / dataset.name))
-
-
-def local_files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 # --- card templates ---------------------------------------------------------------------------
@@ -238,7 +235,7 @@ def test_push_dataset_and_checkpoint_then_load_both_by_repo_id(folder, tmp_path)
         model_files = hub.files("model", model_repo)
         assert ("model", ds_repo) not in hub.repos and ("dataset", model_repo) not in hub.repos
         assert repo.private and main == {} and len(repo.messages) == 2  # created, then one commit on v1
-        assert remote == local_files(folder)  # every file, byte for byte, on the branch asked for
+        assert remote == files(folder)  # every file, byte for byte, on the branch asked for
         assert hub.auth == {TOKEN}
 
         code = (
