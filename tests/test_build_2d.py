@@ -1,10 +1,9 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli
 
 import crema_tools
 from crema_tools.builder.pipeline import BuildError, build
@@ -132,10 +131,6 @@ def test_argument_errors_leave_nothing_behind(corpus, tmp_path):
     with pytest.raises(BuildError, match="holds neither VideoFlash/ nor AudioWAV/"):
         build(tmp_path / "empty", tmp_path / "o4", ["2d-audio"])
     assert not any((tmp_path / o).exists() for o in ("o1", "o2", "o3", "o4"))
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "crema_tools.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_cli_one_line_errors(corpus, tmp_path):

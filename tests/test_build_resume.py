@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import files
+from helpers import files, run_python
 
 from crema_tools.builder import pipeline
 from crema_tools.builder.outdir import LOCK_NAME, describe_partial
@@ -157,11 +157,11 @@ def statuses(out: Path) -> int:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_sigterm_and_sigkill_leave_no_worker_and_the_build_resumes(corpus, tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "crema_tools", "build", "--variant", "2d-vision", "--variant", "2d-audio",
-           "--raw", str(corpus), "--out", str(out), "--workers", "2", "--unit-size", "2"]
+    args = ["-m", "crema_tools", "build", "--variant", "2d-vision", "--variant", "2d-audio",
+            "--raw", str(corpus), "--out", str(out), "--workers", "2", "--unit-size", "2"]
 
     def start_and_wait(units: int) -> tuple[subprocess.Popen, set[int]]:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_until(lambda: statuses(out) >= units or p.poll() is not None, what=f"{units} finished units")
         workers = children(p.pid)
         assert p.poll() is None and len(workers) == 2, "the build ended before it could be stopped"
@@ -183,7 +183,7 @@ def test_sigterm_and_sigkill_leave_no_worker_and_the_build_resumes(corpus, tmp_p
     wait_until(lambda: not any(alive(w) for w in workers), 10, "the workers to die with their parent")
     assert (out / LOCK_NAME).exists()  # SIGKILL leaves the lock file, not the lock
 
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = run_python(*args, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "taking over" in r.stderr and f"pid {p.pid}" in r.stderr
     assert "resuming 2d-vision" in r.stderr

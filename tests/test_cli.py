@@ -1,18 +1,12 @@
 """The command line as a user meets it: exit codes, one-line errors, the built-in sample."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
+
+from helpers import run_cli
 
 from crema_tools.builder.pipeline import build
 from crema_tools.shards import read_shard
-
-
-def run_cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "crema_tools.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})})
 
 
 def test_help_teaches_every_command():

@@ -11,14 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from helpers import files
+from helpers import files, run_python
 from hubserver import FakeHub
 from huggingface_hub import DatasetCard, ModelCard
 from typer.testing import CliRunner
@@ -46,7 +45,7 @@ def run(args: list[str], hub: FakeHub | None, home: Path, token: str | None = TO
         env["HF_ENDPOINT"] = hub.endpoint
     if token is not None:
         env["HF_TOKEN"] = token
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+    return run_python(*args, env=env, timeout=300, cwd=cwd)
 
 
 def ok(r: subprocess.CompletedProcess) -> str:
@@ -75,9 +74,8 @@ def folder(dataset, tmp_path) -> Path:
 
 def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(dataset, tmp_path):
     """`pip install --target` (like --user) puts no data under sys.prefix: the templates must be package data."""
-    pip = [sys.executable, "-m", "pip"]
-    r = subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
-                       capture_output=True, text=True, timeout=300)
+    pip = ["-m", "pip"]
+    r = run_python(*pip, "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     wheel = next((tmp_path / "dist").glob("crema_tools-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -89,8 +87,7 @@ def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(datas
     assert not missing, f"left out of the wheel (list the package or its data in [tool.setuptools]): {missing}"
 
     target = tmp_path / "target"
-    r = subprocess.run([*pip, "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                       capture_output=True, text=True, timeout=300)
+    r = run_python(*pip, "install", "--no-deps", "-q", "--target", str(target), str(wheel), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     shutil.copytree(dataset / "2d-audio", tmp_path / "ds" / "2d-audio")
     code = (
@@ -103,7 +100,7 @@ def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(datas
         "model_zoo.create_model('simple3d', variant='3d-audio').save_pretrained('model')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    r = run_python("-c", code, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     card = DatasetCard.load(tmp_path / "ds" / "README.md")
     assert [c["config_name"] for c in card.data.configs] == ["2d-audio"] and 'load_dataset("org/from-wheel"' in card.text
