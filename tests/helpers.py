@@ -6,9 +6,12 @@ so that hubserver.py stays so too.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 # --- folders ----------------------------------------------------------------------------------
@@ -32,3 +35,32 @@ def run_cli(*args: str, module: str = "crema_tools.cli", cwd: Path | None = None
             timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run `python -m <module> args` (the crema-tools command line), capturing text output; `env` adds to os.environ."""
     return run_python("-m", module, *args, cwd=cwd, env={**os.environ, **env} if env else None, timeout=timeout)
+
+
+# --- shards -----------------------------------------------------------------------------------
+
+
+def shard_samples(folder: Path) -> list[tuple[str, dict[str, bytes]]]:
+    """The (key, members) samples of every shard in `folder` (one variant's folder), shard by shard in name order."""
+    from crema_tools.shards import read_shard
+
+    return [s for tar in sorted(folder.glob("*.tar")) for s in read_shard(tar)]
+
+
+def shard_metas(folder: Path) -> list[dict]:
+    """The decoded `json` member of every sample in `folder`'s shards, in the order of `shard_samples`."""
+    return [json.loads(m["json"]) for _, m in shard_samples(folder)]
+
+
+def tar_members(shard: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """Every member of the tar `shard`, in order, with its bytes."""
+    with tarfile.open(shard) as tar:
+        return [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+
+
+def write_tar(shard: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+    """Write (header, bytes) pairs as the USTAR tar `shard`, each header's size set to its bytes' length."""
+    with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for m, data in members:
+            m.size = len(data)
+            tar.addfile(m, io.BytesIO(data))

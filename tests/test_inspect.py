@@ -6,13 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import shard_metas
 from PIL import Image
 
 from crema_tools.builder.pipeline import build
 from crema_tools.corpus import EMOTIONS
 from crema_tools.inspect import THUMB, inspect_dataset, strip_panel
 from crema_tools.loading import LoadError
-from crema_tools.shards import ShardWriter, read_shard
+from crema_tools.shards import ShardWriter
 from crema_tools.synthetic import generate_corpus, sample_clip_ids
 
 VARIANTS_2D = ["2d-audio", "2d-vision", "2d-multimodal"]
@@ -45,10 +46,6 @@ def report_of(out: Path, variant: str) -> dict:
     return json.loads((out / variant / "report.json").read_text())
 
 
-def shard_metas(out: Path, variant: str) -> list[dict]:
-    return [json.loads(m["json"]) for tar in sorted((out / variant).glob("*.tar")) for _, m in read_shard(tar)]
-
-
 def test_counts_match_report_and_shards(built, inspected):
     assert [v.name for v in inspected.variants] == sorted(VARIANTS_2D) and inspected.ok
     for v in inspected.variants:
@@ -56,7 +53,7 @@ def test_counts_match_report_and_shards(built, inspected):
         for split, info in report["splits"].items():
             assert dict(v.count("emotion", split)) == info["per_emotion"]
             assert sum(v.count("emotion", split).values()) == info["samples"]
-            metas = [m for m in shard_metas(built, v.name) if m["split"] == split]
+            metas = [m for m in shard_metas(built / v.name) if m["split"] == split]
             assert v.count("intensity", split) == Counter(m["intensity"] for m in metas)
             assert v.count("sex", split) == Counter(m["actor_sex"] for m in metas)
         assert sum(sh.samples for sh in v.shards) == report["samples"]
