@@ -64,3 +64,20 @@ def write_tar(shard: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> None
         for m, data in members:
             m.size = len(data)
             tar.addfile(m, io.BytesIO(data))
+
+
+# --- the loopback Hub (hubserver.py) ----------------------------------------------------------
+
+
+def hub_env(home: Path, endpoint: str | None = None, *, token: str | None = None, drop_tokens: bool = False,
+            progress_bars: bool = True) -> dict[str, str]:
+    """os.environ for a subprocess on the loopback Hub: own HF_HOME, no Xet/telemetry/proxy, the endpoint and token given."""
+    env = {k: v for k, v in os.environ.items() if not (drop_tokens and k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"))}
+    env.update({"HF_HOME": str(home), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "no_proxy": "127.0.0.1"})
+    if not progress_bars:
+        env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if endpoint is not None:
+        env["HF_ENDPOINT"] = endpoint
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return env

@@ -8,7 +8,7 @@ preupload, the Git LFS batch API with single-part PUT, and the commit endpoint. 
 token; `auth` records the ones received.
 
     with FakeHub("owner/name", "dataset", {"README.md": b"..."}) as hub:   # a repo to download
-        env = {"HF_ENDPOINT": hub.endpoint}   # set before huggingface_hub is imported
+        env = hub_env(home, hub.endpoint)     # helpers.py: HF_ENDPOINT is read when huggingface_hub is imported
     with FakeHub() as hub:                     # receives uploads
         hub.files("dataset", "owner/name", "main")
 """

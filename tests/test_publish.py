@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers import files, run_python
+from helpers import files, hub_env, run_python
 from hubserver import FakeHub
 from huggingface_hub import DatasetCard, ModelCard
 from typer.testing import CliRunner
@@ -38,13 +38,7 @@ CLIPS = ["1001_DFA_ANG_XX", "1002_DFA_SAD_XX", "1001_DFA_HAP_XX", "1002_IEO_NEU_
 
 
 def run(args: list[str], hub: FakeHub | None, home: Path, token: str | None = TOKEN, cwd: Path | None = None):
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
-    env.update({"HF_HOME": str(home), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-                "no_proxy": "127.0.0.1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
-    if hub is not None:
-        env["HF_ENDPOINT"] = hub.endpoint
-    if token is not None:
-        env["HF_TOKEN"] = token
+    env = hub_env(home, hub.endpoint if hub is not None else None, token=token, drop_tokens=True, progress_bars=False)
     return run_python(*args, env=env, timeout=300, cwd=cwd)
 
 
