@@ -8,7 +8,7 @@ preupload, the Git LFS batch API with single-part PUT, and the commit endpoint. 
 token; `auth` records the ones received.
 
     with FakeHub("owner/name", "dataset", {"README.md": b"..."}) as hub:   # a repo to download
-        env = {"HF_ENDPOINT": hub.endpoint}   # set before huggingface_hub is imported
+        env = hub_env(home, hub.endpoint)     # helpers.py: HF_ENDPOINT is read when huggingface_hub is imported
     with FakeHub() as hub:                     # receives uploads
         hub.files("dataset", "owner/name", "main")
 """
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from helpers import files as folder_files
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -79,8 +81,7 @@ class FakeHub:
 
     @classmethod
     def from_folder(cls, repo_id: str, repo_type: str, folder: Path) -> "FakeHub":
-        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-        return cls(repo_id, repo_type, files)
+        return cls(repo_id, repo_type, folder_files(folder))
 
     def files(self, repo_type: str, repo_id: str, revision: str = "main") -> dict[str, bytes] | None:
         """The files of a repository at a branch or commit; None if either does not exist."""

@@ -1,7 +1,6 @@
 """The package's front door: the documented API, the version, `python -m crema_tools`."""
 
-import subprocess
-import sys
+from helpers import run_cli, run_python
 
 import crema_tools
 
@@ -18,7 +17,7 @@ def test_build_stays_callable_after_load_imports_the_loader(corpus, tmp_path):
 
 def test_loading_does_not_import_the_builder():
     code = "import sys, crema_tools.loading; print(any(m.startswith('crema_tools.builder') for m in sys.modules))"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = run_python("-c", code)
     assert r.returncode == 0 and r.stdout.strip() == "False"
 
 
@@ -28,7 +27,7 @@ def test_the_model_zoo_imports_torchvision_and_transformers_only_to_build_a_mode
             "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy})); "
             "model_zoo.create_model('resnet18', variant='2d-audio'); "
             "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = run_python("-c", code)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\n")[:2] == ["[]", "['torchvision']"]
 
@@ -36,7 +35,7 @@ def test_the_model_zoo_imports_torchvision_and_transformers_only_to_build_a_mode
 def test_version_and_python_dash_m():
     from importlib.metadata import version
 
-    r = subprocess.run([sys.executable, "-m", "crema_tools", "--version"], capture_output=True, text=True)
+    r = run_cli("--version", module="crema_tools")
     assert r.returncode == 0 and r.stdout.strip() == f"crema-tools {crema_tools.__version__}"
     assert version("crema-tools") == crema_tools.__version__  # one source for the version
 

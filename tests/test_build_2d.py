@@ -1,16 +1,14 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_cli, shard_metas, shard_samples
 
 import crema_tools
 from crema_tools.builder.pipeline import BuildError, build
 from crema_tools.corpus import assign_splits
 from crema_tools.errors import CremaToolsError
-from crema_tools.format.shards import read_shard
 from crema_tools.variants import VariantError
 
 VARIANTS_2D = ["2d-audio", "2d-vision", "2d-multimodal"]
@@ -23,10 +21,6 @@ def built(corpus, tmp_path_factory) -> Path:
     return out
 
 
-def samples(out: Path, variant: str):
-    return [(k, m) for tar in sorted((out / variant).glob("*.tar")) for k, m in read_shard(tar)]
-
-
 def test_layout_counts_and_splits(built, corpus):
     expected = assign_splits("paper", 0, "2d")
     for variant in VARIANTS_2D:
@@ -35,7 +29,7 @@ def test_layout_counts_and_splits(built, corpus):
         assert sum(s["samples"] for s in report["splits"].values()) == 24
         for split, info in report["splits"].items():
             assert [p.name for p in sorted((built / variant).glob(f"{split}-*.tar"))] == info["shards"]
-        metas = [json.loads(m["json"]) for _, m in samples(built, variant)]
+        metas = shard_metas(built / variant)
         assert len(metas) == 24
         for meta in metas:  # a clip's split is the corpus-wide one, whatever else is on disk
             assert meta["split"] == expected[meta["clip_id"]]
@@ -73,7 +67,7 @@ def test_crema_tools_load_shapes(built, variant, shape):
 
 
 def test_spectrogram_half_of_multimodal_is_the_audio_image(built):
-    audio = {k: m["png"] for k, m in samples(built, "2d-audio")}
+    audio = {k: m["png"] for k, m in shard_samples(built / "2d-audio")}
     mm = next(iter(crema_tools.load(built, "2d-multimodal", "train")))
     au = [x for x in crema_tools.load(built, "2d-audio", "train") if x["clip_id"] == mm["clip_id"]][0]
     assert torch.equal(mm["inputs"][0, :, 224:], au["inputs"][0]) and mm["clip_id"] in audio
@@ -89,7 +83,7 @@ def test_subset_and_seed(corpus, tmp_path):
     report = build(corpus, tmp_path / "s1", ["2d-audio"], seed=1, progress=False, clip_ids=["1001_DFA_ANG_XX", "1002_DFA_SAD_XX"])
     assert report["2d-audio"]["samples"] == 2
     expected = assign_splits("paper", 1, "2d")
-    metas = [json.loads(m["json"]) for _, m in samples(tmp_path / "s1", "2d-audio")]
+    metas = shard_metas(tmp_path / "s1" / "2d-audio")
     assert {m["clip_id"]: m["split"] for m in metas} == {c: expected[c] for c in ("1001_DFA_ANG_XX", "1002_DFA_SAD_XX")}
 
 
@@ -115,7 +109,7 @@ def test_bad_inputs_are_skipped_with_their_reason(bad_corpus, tmp_path):
     assert "far longer than a clip" in vision["1003_TIE_ANG_XX"]
     assert "not_a_clip" in vision and "not a CREMA-D clip id" in vision["not_a_clip"]
     for v in VARIANTS_2D:  # the good clips are all there
-        good = {json.loads(m["json"])["clip_id"] for _, m in samples(tmp_path, v)}
+        good = {m["clip_id"] for m in shard_metas(tmp_path / v)}
         assert {"1003_DFA_ANG_XX", "1003_DFA_DIS_XX", "1003_DFA_FEA_XX"} <= good
         assert good.isdisjoint(reasons[v])
     assert set(mm) == set(audio) | set(vision)
@@ -132,10 +126,6 @@ def test_argument_errors_leave_nothing_behind(corpus, tmp_path):
     with pytest.raises(BuildError, match="holds neither VideoFlash/ nor AudioWAV/"):
         build(tmp_path / "empty", tmp_path / "o4", ["2d-audio"])
     assert not any((tmp_path / o).exists() for o in ("o1", "o2", "o3", "o4"))
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "crema_tools.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_cli_one_line_errors(corpus, tmp_path):

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import shard_metas
 
 import crema_tools
 from crema_tools import synthetic
@@ -190,12 +191,10 @@ def test_bad_media_and_the_long_take(bad_corpus, tmp_path):
 
 
 def test_face_crop_tracks_the_face(corpus, tmp_path):
-    from crema_tools.format.shards import read_shard
-
     report = build(corpus, tmp_path / "face", ["3d-vision"], progress=False, clip_ids=CLIPS[:2], face_crop=True)["3d-vision"]
     plain = build(corpus, tmp_path / "plain", ["3d-vision"], progress=False, clip_ids=CLIPS[:2])["3d-vision"]
     assert report["params"]["video"]["face_crop"] is True and plain["params"]["video"]["face_crop"] is False
-    metas = [json.loads(m["json"]) for tar in (tmp_path / "face/3d-vision").glob("*.tar") for _, m in read_shard(tar)]
+    metas = shard_metas(tmp_path / "face/3d-vision")
     assert [m["face_keyframes_found"] for m in metas] == [5, 5]  # MTCNN on 5 frames, boxes in between
     cropped = {x["clip_id"]: x["inputs"] for x in all_items(tmp_path / "face", "3d-vision")}
     full = {x["clip_id"]: x["inputs"] for x in all_items(tmp_path / "plain", "3d-vision")}

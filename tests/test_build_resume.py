@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import files, run_python
 
 from crema_tools.builder import pipeline
 from crema_tools.builder.outdir import LOCK_NAME, describe_partial
@@ -22,11 +23,6 @@ from crema_tools.ops.inspect import inspect_dataset
 
 UNIT = 4  # 24 clips: 6 work units
 BUILD_UNIT = pipeline._build_unit
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under `folder` by relative path, hidden ones included."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +66,14 @@ def test_interrupted_build_keeps_the_old_config_and_resumes_to_the_same_bytes(co
     out = tmp_path / "out"
     old = sorted(p.stem for p in (corpus / "AudioWAV").iterdir())[:3]
     build(corpus, out, ["2d-audio"], progress=False, unit_clips=UNIT, clip_ids=old)
-    before = tree(out)
+    before = files(out)
 
     started = interrupt_after(monkeypatch, 2)
     with pytest.raises(BuildInterrupted, match=r"interrupted by SIGINT: finished work units \(2 2d-audio, of 6 each\)"):
         build(corpus, out, ["2d-audio"], progress=False, unit_clips=UNIT)
     assert started == [0, 1]
     partial = out / ".2d-audio.partial"
-    assert {k: v for k, v in tree(out).items() if not k.startswith(".")} == before  # the old config is untouched
+    assert {k: v for k, v in files(out).items() if not k.startswith(".")} == before  # the old config is untouched
     assert not (out / LOCK_NAME).exists()
     assert not [p for p in out.rglob("*") if TMP_MARK in p.name]  # nothing half-written is left
     finished = sorted(p.name for p in (partial / "config").iterdir())
@@ -91,7 +87,7 @@ def test_interrupted_build_keeps_the_old_config_and_resumes_to_the_same_bytes(co
     build(corpus, out, ["2d-audio"], progress=False, unit_clips=UNIT)
     assert started == [2, 3, 4, 5]  # only the unfinished units
     assert "resuming 2d-audio: 2 of 6 work units already built" in capsys.readouterr().err
-    assert tree(out) == tree(clean)
+    assert files(out) == files(clean)
     for n, stamp in stamps.items():  # finished shards were moved into place, never written again
         assert ((out / "2d-audio" / n).stat().st_ino, (out / "2d-audio" / n).stat().st_mtime_ns) == stamp
     assert describe_partial(out) == []
@@ -161,11 +157,11 @@ def statuses(out: Path) -> int:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_sigterm_and_sigkill_leave_no_worker_and_the_build_resumes(corpus, tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "crema_tools", "build", "--variant", "2d-vision", "--variant", "2d-audio",
-           "--raw", str(corpus), "--out", str(out), "--workers", "2", "--unit-size", "2"]
+    args = ["-m", "crema_tools", "build", "--variant", "2d-vision", "--variant", "2d-audio",
+            "--raw", str(corpus), "--out", str(out), "--workers", "2", "--unit-size", "2"]
 
     def start_and_wait(units: int) -> tuple[subprocess.Popen, set[int]]:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_until(lambda: statuses(out) >= units or p.poll() is not None, what=f"{units} finished units")
         workers = children(p.pid)
         assert p.poll() is None and len(workers) == 2, "the build ended before it could be stopped"
@@ -187,10 +183,10 @@ def test_sigterm_and_sigkill_leave_no_worker_and_the_build_resumes(corpus, tmp_p
     wait_until(lambda: not any(alive(w) for w in workers), 10, "the workers to die with their parent")
     assert (out / LOCK_NAME).exists()  # SIGKILL leaves the lock file, not the lock
 
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = run_python(*args, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "taking over" in r.stderr and f"pid {p.pid}" in r.stderr
     assert "resuming 2d-vision" in r.stderr
     reference = tmp_path / "reference" / "out"
     build(corpus, reference, ["2d-vision", "2d-audio"], progress=False, unit_clips=2)
-    assert tree(out) == tree(reference)
+    assert files(out) == files(reference)

@@ -13,20 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import files, shard_metas, shard_samples
 from typer.testing import CliRunner
 
 from crema_tools import synthetic
 from crema_tools.builder.outdir import LOCK_NAME, describe_partial
 from crema_tools.builder.pipeline import BuildError, build
 from crema_tools.cli import app
-from crema_tools.format.shards import TMP_MARK, read_shard
+from crema_tools.format.shards import TMP_MARK
 
 CLIPS = ["1001_DFA_ANG_XX", "1001_DFA_HAP_XX", "1002_DFA_SAD_XX", "1002_IEO_NEU_XX"]
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 265922\n"
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def cli(*args: str):
@@ -213,7 +210,7 @@ def test_media_whose_content_lies_is_skipped_and_a_flat_voice_is_flagged(raw, tm
     (flag,) = reports["2d-audio"]["flagged"]  # kept, with the flag: see crema_tools.media
     assert flag["clip_id"] == flat and flag["flag"] == "low_dynamic_range" and flag["kept"] is True
     assert float(flag["detail"].split(" spans ")[1].split(" dB")[0]) < 10
-    kept = {json.loads(m["json"])["clip_id"] for tar in (tmp_path / "out/2d-audio").glob("*.tar") for _, m in read_shard(tar)}
+    kept = {m["clip_id"] for m in shard_metas(tmp_path / "out/2d-audio")}
     assert flat in kept and flv_in_wav not in kept
     assert reports["2d-vision"]["flagged"] == []
 
@@ -232,7 +229,7 @@ def test_no_nan_enters_a_shard(raw, tmp_path, monkeypatch):
     report = build(raw, tmp_path / "out", ["3d-audio"], progress=False, workers=0)["3d-audio"]
     (skipped,) = report["skipped"]
     assert "mel spectrogram holds NaN or infinite values" in skipped["reason"]
-    samples = [m for tar in (tmp_path / "out/3d-audio").glob("*.tar") for _, m in read_shard(tar)]
+    samples = [m for _, m in shard_samples(tmp_path / "out/3d-audio")]
     assert len(samples) == len(CLIPS) - 1 == report["samples"]
     assert skipped["clip_id"] not in {json.loads(m["json"])["clip_id"] for m in samples}
     assert all(np.isfinite(np.load(io.BytesIO(m["npy"]))).all() for m in samples)

@@ -1,18 +1,11 @@
 """The command line as a user meets it: exit codes, one-line errors, the built-in sample."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
+
+from helpers import run_cli, shard_samples
 
 from crema_tools.builder.pipeline import build
-from crema_tools.format.shards import read_shard
-
-
-def run_cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "crema_tools.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})})
 
 
 def test_help_teaches_every_command():
@@ -59,5 +52,5 @@ def test_audio_falls_back_to_the_flv_track(corpus, tmp_path):
     shutil.copy(corpus / "VideoFlash/1001_DFA_ANG_XX.flv", raw / "VideoFlash")
     report = build(raw, tmp_path / "out", ["2d-audio"], progress=False)["2d-audio"]
     assert report["samples"] == 1
-    (_, members), = [s for tar in (tmp_path / "out/2d-audio").glob("*.tar") for s in read_shard(tar)]
+    (_, members), = shard_samples(tmp_path / "out/2d-audio")
     assert json.loads(members["json"])["audio_source"] == "flv"

@@ -1,13 +1,11 @@
 """The real Hub download paths, against a loopback stand-in of the Hub (tests/hubserver.py)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import hub_env, run_python
 from hubserver import FakeHub
 
 import crema_tools
@@ -16,9 +14,7 @@ from crema_tools.builder.pipeline import build
 
 
 def run_with_hub(hub: FakeHub, code: str, home: Path) -> str:
-    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(home), "HF_HUB_DISABLE_XET": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1", "no_proxy": "127.0.0.1"}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    r = run_python("-c", code, env=hub_env(home, hub.endpoint), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout
 

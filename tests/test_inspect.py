@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import shard_metas
 from PIL import Image
 
 from crema_tools.builder.pipeline import build
 from crema_tools.corpus import EMOTIONS
-from crema_tools.format.shards import ShardWriter, read_shard
-from crema_tools.loading.dataset import LoadError
+from crema_tools.format.shards import ShardWriter
+from crema_tools.loading import LoadError
 from crema_tools.media.pictures import THUMB
 from crema_tools.media.pictures import video_panel as strip_panel
 from crema_tools.ops.inspect import inspect_dataset
@@ -47,10 +48,6 @@ def report_of(out: Path, variant: str) -> dict:
     return json.loads((out / variant / "report.json").read_text())
 
 
-def shard_metas(out: Path, variant: str) -> list[dict]:
-    return [json.loads(m["json"]) for tar in sorted((out / variant).glob("*.tar")) for _, m in read_shard(tar)]
-
-
 def test_counts_match_report_and_shards(built, inspected):
     assert [v.name for v in inspected.variants] == sorted(VARIANTS_2D) and inspected.ok
     for v in inspected.variants:
@@ -58,7 +55,7 @@ def test_counts_match_report_and_shards(built, inspected):
         for split, info in report["splits"].items():
             assert dict(v.count("emotion", split)) == info["per_emotion"]
             assert sum(v.count("emotion", split).values()) == info["samples"]
-            metas = [m for m in shard_metas(built, v.name) if m["split"] == split]
+            metas = [m for m in shard_metas(built / v.name) if m["split"] == split]
             assert v.count("intensity", split) == Counter(m["intensity"] for m in metas)
             assert v.count("sex", split) == Counter(m["actor_sex"] for m in metas)
         assert sum(sh.samples for sh in v.shards) == report["samples"]

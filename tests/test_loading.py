@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import shutil
-import tarfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import tar_members, write_tar
 
 import crema_tools
 from crema_tools.builder.pipeline import build
@@ -124,15 +123,9 @@ def test_collate_pads_clips_of_their_own_lengths(built):
 def test_corrupt_members_and_truncated_shards_are_named(built, tmp_path):
     shutil.copytree(built / "2d-audio", tmp_path / "2d-audio")
     shard = sorted((tmp_path / "2d-audio").glob("train-*.tar"))[0]
-    with tarfile.open(shard) as tar:
-        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    members = tar_members(shard)
     first_png = next(m for m, _ in members if m.name.endswith(".png"))
-    with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for m, data in members:
-            if m is first_png:
-                data = data[:40]  # a PNG cut short
-                m.size = len(data)
-            tar.addfile(m, io.BytesIO(data))
+    write_tar(shard, [(m, data[:40] if m is first_png else data) for m, data in members])  # a PNG cut short
     key = first_png.name.split(".")[0]
     with pytest.raises(LoadError, match=f"{shard.name}: sample {key}: cannot decode"):
         list(crema_tools.load(tmp_path, "2d-audio", "train"))
@@ -146,13 +139,9 @@ def test_a_shard_holding_fewer_samples_than_its_report_is_named(built, tmp_path)
     """A shard cut on a member boundary still reads as a tar: the counts in report.json catch it."""
     shutil.copytree(built / "2d-audio", tmp_path / "2d-audio")
     shard = sorted((tmp_path / "2d-audio").glob("train-*.tar"))[0]
-    with tarfile.open(shard) as tar:
-        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    members = tar_members(shard)
     last_key = members[-1][0].name.split(".")[0]
-    with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for m, data in members:
-            if not m.name.startswith(last_key + "."):
-                tar.addfile(m, io.BytesIO(data))
+    write_tar(shard, [(m, data) for m, data in members if not m.name.startswith(last_key + ".")])
     with pytest.raises(LoadError, match=f"{shard}: holds .* samples, report.json says"):
         list(crema_tools.load(tmp_path, "2d-audio", "train"))
 

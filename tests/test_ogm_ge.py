@@ -25,13 +25,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import shard_samples
 from PIL import Image
 
 from crema_tools import ogm_ge
 from crema_tools.builder.pipeline import build
 from crema_tools.corpus import EMOTIONS, OGM_GE_CLASS_ORDER, assign_splits
 from crema_tools.errors import LoadError
-from crema_tools.format.shards import read_shard
 from crema_tools.media import spectrogram
 from crema_tools.media.decode import read_wav
 
@@ -47,17 +47,13 @@ def built(corpus, tmp_path_factory):
     return out
 
 
-def samples(out):
-    return {k: m for tar in sorted((out / "ogm-ge").glob("*.tar")) for k, m in read_shard(tar)}
-
-
 def test_splits_members_and_report(built):
     report = json.loads((built / "ogm-ge" / "report.json").read_text())
     expected = assign_splits("ogm-ge")
     assert report["skipped"] == [] and report["samples"] == len(CLIPS)
     assert {s: v["samples"] for s, v in report["splits"].items()} == {"train": 2, "test": 2}
     assert report["params"]["spectrogram"]["n_fft"] == 512 and report["params"]["spectrogram"]["hop_length"] == 353
-    for key, m in samples(built).items():
+    for key, m in dict(shard_samples(built / "ogm-ge")).items():
         meta = json.loads(m["json"])
         assert set(m) == {"cls", "jpg", "json", "npy"} and meta["split"] == expected[key]
         assert int(m["cls"]) == meta["label"] == EMOTIONS.index(meta["emotion"])  # crema-tools order stored
@@ -67,7 +63,7 @@ def test_splits_members_and_report(built):
 def test_frames_are_the_first_of_every_second(built, corpus):
     import av
 
-    for key, m in samples(built).items():
+    for key, m in dict(shard_samples(built / "ogm-ge")).items():
         meta = json.loads(m["json"])
         with av.open(str(corpus / "VideoFlash" / f"{key}.flv")) as container:
             stream = container.streams.video[0]
@@ -99,7 +95,7 @@ def test_spectrogram_matches_librosa(built, corpus):
     import librosa
 
     below_4k = np.fft.rfftfreq(512, 1 / 22050) < 4000
-    for key, m in samples(built).items():
+    for key, m in dict(shard_samples(built / "ogm-ge")).items():
         ours, _, _ = ogm_ge.decode(m, json.loads(m["json"]))
         wav = corpus / "AudioWAV" / f"{key}.wav"
         ref = librosa_reference(wav)
@@ -124,7 +120,7 @@ def test_short_clip_is_tiled_to_3_s():
 
 
 def test_decode_shapes_and_test_transform(built):
-    m = samples(built)["1001_DFA_HAP_XX"]
+    m = dict(shard_samples(built / "ogm-ge"))["1001_DFA_HAP_XX"]
     meta = json.loads(m["json"])
     spec, images, label = ogm_ge.decode(m, meta)
     assert spec.shape == (257, 188) and images.shape == (3, 1, 224, 224) and images.dtype == torch.float32
@@ -142,7 +138,7 @@ def test_decode_shapes_and_test_transform(built):
 
 
 def test_train_transform_and_picks_are_random_and_seeded(built):
-    m = samples(built)["1001_DFA_ANG_XX"]
+    m = dict(shard_samples(built / "ogm-ge"))["1001_DFA_ANG_XX"]
     meta = json.loads(m["json"])
 
     def draw(seed):
@@ -161,7 +157,7 @@ def test_train_transform_and_picks_are_random_and_seeded(built):
 
 
 def test_label_orders(built):
-    for m in samples(built).values():
+    for m in dict(shard_samples(built / "ogm-ge")).values():
         meta = json.loads(m["json"])
         ogm = ogm_ge.decode(m, meta)[2]
         crema = ogm_ge.decode(m, meta, class_order="crema-d")[2]
@@ -192,7 +188,7 @@ def test_crema_tools_load_yields_their_items(built):
     """`crema_tools.load(..., layout="ogm-ge")` gives exactly what decode gives for each sample."""
     import crema_tools
 
-    by_key = samples(built)
+    by_key = dict(shard_samples(built / "ogm-ge"))
     items = list(crema_tools.load(built, "ogm-ge", "test", layout="ogm-ge", frames_per_clip=2))
     assert len(items) == 2
     for spec, images, label in items:

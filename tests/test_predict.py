@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 
 import crema_tools
 import model_zoo
@@ -107,8 +106,8 @@ def test_other_containers_with_their_own_audio(setup, corpus, tmp_path, name, vi
 def test_no_audio_track_and_no_face_are_said_and_the_cli_prints_json(setup, corpus, tmp_path):
     silent = reencode(corpus, tmp_path / "silent.mp4", "libx264", None)
     grey = reencode(corpus, tmp_path / "grey.mp4", "libx264", "aac", blank=True)
-    r = subprocess.run([sys.executable, "-m", "crema_tools", "predict", str(tmp_path), "--model", str(setup / "model"),
-                        "--json", "--csv", str(tmp_path / "out.csv")], capture_output=True, text=True, timeout=600)
+    r = run_cli("predict", str(tmp_path), "--model", str(setup / "model"), "--json", "--csv", str(tmp_path / "out.csv"),
+                module="crema_tools", timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     results = {Path(x["path"]).name: x for x in json.loads(r.stdout)}
     assert set(results) == {silent.name, grey.name}
@@ -120,6 +119,5 @@ def test_no_audio_track_and_no_face_are_said_and_the_cli_prints_json(setup, corp
 
 
 def test_bad_input_is_one_line(setup, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "crema_tools", "predict", str(tmp_path / "missing.mp4"),
-                        "--model", str(setup / "model")], capture_output=True, text=True, timeout=300)
+    r = run_cli("predict", str(tmp_path / "missing.mp4"), "--model", str(setup / "model"), module="crema_tools", timeout=300)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "no such file" in r.stderr and "Traceback" not in r.stderr

@@ -11,13 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from helpers import files, hub_env, run_python
 from hubserver import FakeHub
 from huggingface_hub import DatasetCard, ModelCard
 from typer.testing import CliRunner
@@ -38,14 +38,8 @@ CLIPS = ["1001_DFA_ANG_XX", "1002_DFA_SAD_XX", "1001_DFA_HAP_XX", "1002_IEO_NEU_
 
 
 def run(args: list[str], hub: FakeHub | None, home: Path, token: str | None = TOKEN, cwd: Path | None = None):
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
-    env.update({"HF_HOME": str(home), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-                "no_proxy": "127.0.0.1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
-    if hub is not None:
-        env["HF_ENDPOINT"] = hub.endpoint
-    if token is not None:
-        env["HF_TOKEN"] = token
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+    env = hub_env(home, hub.endpoint if hub is not None else None, token=token, drop_tokens=True, progress_bars=False)
+    return run_python(*args, env=env, timeout=300, cwd=cwd)
 
 
 def ok(r: subprocess.CompletedProcess) -> str:
@@ -69,18 +63,13 @@ def folder(dataset, tmp_path) -> Path:
     return Path(shutil.copytree(dataset, tmp_path / dataset.name))
 
 
-def local_files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 # --- card templates ---------------------------------------------------------------------------
 
 
 def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(dataset, tmp_path):
     """`pip install --target` (like --user) puts no data under sys.prefix: the templates must be package data."""
-    pip = [sys.executable, "-m", "pip"]
-    r = subprocess.run([*pip, "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
-                       capture_output=True, text=True, timeout=300)
+    pip = ["-m", "pip"]
+    r = run_python(*pip, "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     wheel = next((tmp_path / "dist").glob("crema_tools-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -92,8 +81,7 @@ def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(datas
     assert not missing, f"left out of the wheel (list the package or its data in [tool.setuptools]): {missing}"
 
     target = tmp_path / "target"
-    r = subprocess.run([*pip, "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                       capture_output=True, text=True, timeout=300)
+    r = run_python(*pip, "install", "--no-deps", "-q", "--target", str(target), str(wheel), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     shutil.copytree(dataset / "2d-audio", tmp_path / "ds" / "2d-audio")
     code = (
@@ -106,7 +94,7 @@ def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(datas
         "model_zoo.create_model('simple3d', variant='3d-audio').save_pretrained('model')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    r = run_python("-c", code, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     card = DatasetCard.load(tmp_path / "ds" / "README.md")
     assert [c["config_name"] for c in card.data.configs] == ["2d-audio"] and 'load_dataset("org/from-wheel"' in card.text
@@ -238,7 +226,7 @@ def test_push_dataset_and_checkpoint_then_load_both_by_repo_id(folder, tmp_path)
         model_files = hub.files("model", model_repo)
         assert ("model", ds_repo) not in hub.repos and ("dataset", model_repo) not in hub.repos
         assert repo.private and main == {} and len(repo.messages) == 2  # created, then one commit on v1
-        assert remote == local_files(folder)  # every file, byte for byte, on the branch asked for
+        assert remote == files(folder)  # every file, byte for byte, on the branch asked for
         assert hub.auth == {TOKEN}
 
         code = (

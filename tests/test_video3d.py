@@ -1,11 +1,10 @@
 """The 3D frames' resize and encode: swscale on the YUV planes, exact and repeatable."""
 
 import hashlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from helpers import run_python
 
 from crema_tools.media import decode as media
 from crema_tools.media import video3d
@@ -50,7 +49,7 @@ def test_resize_repeats_exactly_in_process_and_in_a_fresh_one(frames, tmp_path):
     code = ("import hashlib, numpy as np; from crema_tools import video3d; "
             f"f = np.load({str(tmp_path / 'frames.npy')!r}); "
             "print(hashlib.sha256(b''.join(video3d.crop_resize_yuv420(p, (0, 0, 480, 360)).tobytes() for p in f)).hexdigest())")
-    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    fresh = run_python("-c", code, check=True).stdout.strip()
     assert fresh == digest(first)
 
 
