@@ -12,3 +12,7 @@ class CremaToolsError(Exception):
 
 class LoadError(CremaToolsError, ValueError):
     """A dataset folder or Hub repo that cannot be read as asked: names the folder, config or shard."""
+
+
+class BuildError(CremaToolsError):
+    """A build that cannot go on: reported as one line naming the file or option at fault."""

@@ -210,7 +210,7 @@ def test_face_crop_finds_faces_on_the_build_device_batched_across_clips(corpus, 
     """--face-crop runs MTCNN where the build says. On a GPU the keyframes of 16 clips go in one call
     on --device, between two passes over the video; on a CPU each worker takes its own clip's five
     (faster there). Both give the same bytes, whatever the number of workers."""
-    from crema_tools.builder import pipeline
+    from crema_tools.builder import plan
     from crema_tools.media import faces
     from crema_tools.representations import steps
 
@@ -225,7 +225,7 @@ def test_face_crop_finds_faces_on_the_build_device_batched_across_clips(corpus, 
     report = crop("cpu", device="cpu")["3d-vision"]
     assert calls == [] and alone == [(5, "cpu")] * 3 and report["build"]["face_device"] == "cpu"
     calls.clear(), alone.clear()
-    monkeypatch.setattr(pipeline, "FACE_TRACK_BATCHED_ON", ("cpu",))  # the GPU path, run on the CPU
+    monkeypatch.setattr(plan, "FACE_TRACK_BATCHED_ON", ("cpu",))  # the GPU path, run on the CPU
     crop("batched", device="cpu")
     assert calls == [(3 * 5, "cpu")] and alone == []  # 3 clips x 5 keyframes in one call on the given device
     crop("batched-w2", device="cpu", workers=2)

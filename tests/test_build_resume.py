@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from helpers import files, run_python
 
-from crema_tools.builder import pipeline
+from crema_tools.builder import unit as build_unit_module
 from crema_tools.builder.outdir import LOCK_NAME, describe_partial
 from crema_tools.builder.pipeline import BuildInterrupted, build
 from crema_tools.format.shards import TMP_MARK, sha256_file
 from crema_tools.ops.inspect import inspect_dataset
 
 UNIT = 4  # 24 clips: 6 work units
-BUILD_UNIT = pipeline._build_unit
+BUILD_UNIT = build_unit_module.build_unit
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def interrupt_after(monkeypatch, units: int) -> list[int]:
         started.append(u)
         BUILD_UNIT(plan, u, clips, todo)
 
-    monkeypatch.setattr(pipeline, "_build_unit", unit)
+    monkeypatch.setattr(build_unit_module, "build_unit", unit)
     return started
 
 

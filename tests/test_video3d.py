@@ -46,7 +46,7 @@ def test_resize_repeats_exactly_in_process_and_in_a_fresh_one(frames, tmp_path):
     video3d.crop_resize_yuv420(frames[0], (10, 20, 200, 210), size=64)  # the scaler reconfigured in between
     assert digest(video3d.crop_resize_yuv420(p, FULL) for p in frames) == digest(first)
     np.save(tmp_path / "frames.npy", np.stack(frames))
-    code = ("import hashlib, numpy as np; from crema_tools import video3d; "
+    code = ("import hashlib, numpy as np; from crema_tools.media import video3d; "
             f"f = np.load({str(tmp_path / 'frames.npy')!r}); "
             "print(hashlib.sha256(b''.join(video3d.crop_resize_yuv420(p, (0, 0, 480, 360)).tobytes() for p in f)).hexdigest())")
     fresh = run_python("-c", code, check=True).stdout.strip()

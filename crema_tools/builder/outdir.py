@@ -12,14 +12,7 @@ that does not look like the above (a foreign file in a config folder included), 
 given `force`. Its lock is an advisory lock (`flock`) on `.crema-tools.lock`, which names the
 running build (pid, host, start time, command): the kernel drops it when that process dies,
 even by SIGKILL, so a lock file left behind is taken over with a note, never a false refusal.
-
-An unfinished build of a config lives in `.<variant>.partial/`:
-
-    build.json        the options and versions its bytes depend on; another build discards it
-    status/NNNNN.json one per finished work unit: each clip's status (ok, with its split and
-                      shard, or skipped, with the reason), its shards' sha256 and sample counts
-    config/           what becomes `<variant>/`: finished shards under their final names
-                      (a shard being written is `.<name>.tmp-<pid>`), then report.json
+Its unfinished builds (`.<variant>.partial/`) are described in `crema_tools.builder.partial`.
 """
 
 from __future__ import annotations
@@ -35,53 +28,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import CremaToolsError
+from ..errors import BuildError
 from ..format.report import REPORT_NAME, Report, ReportError
+from .partial import BUILD_JSON, PARTIAL_SUFFIX, partial_dir, partial_summary
 
 LOCK_NAME = ".crema-tools.lock"
 CARD_NAME = "README.md"
-BUILD_JSON = "build.json"
-STATUS_DIR = "status"
-CONFIG_DIR = "config"
-PARTIAL_SUFFIX = ".partial"
-
-
-class BuildError(CremaToolsError):
-    """A build that cannot go on: reported as one line naming the file or option at fault."""
-
-
-def partial_dir(out: Path, variant: str) -> Path:
-    return out / f".{variant}{PARTIAL_SUFFIX}"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` under a temporary name, flush it to disk, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- the lock
@@ -256,18 +208,6 @@ def check_ownership(out: Path, variants: list[str], force: bool) -> list[str]:
 
 
 # ---------------------------------------------------------------- unfinished builds
-
-
-def partial_summary(partial: Path) -> dict | None:
-    """Units finished and in all, and the bytes kept, of an unfinished build; None if it is not one."""
-    try:
-        meta = json.loads((partial / BUILD_JSON).read_text())
-    except (OSError, ValueError):
-        return None
-    done = len(list((partial / STATUS_DIR).glob("*.json")))
-    size = sum(p.stat().st_size for p in partial.rglob("*") if p.is_file())
-    return {"variant": meta.get("variant"), "units": meta.get("units"), "done": done, "bytes": size,
-            "options": meta.get("fingerprint", {})}
 
 
 def describe_partial(out: Path) -> list[str]:
