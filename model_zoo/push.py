@@ -16,17 +16,16 @@ The token comes from huggingface_hub alone (`hf auth login` or HF_TOKEN); none i
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from crema_tools.errors import CremaToolsError
 from crema_tools.hub import hub_errors, repo_url, require_repo_id, require_token
 
 from .card import dataset_repo_of, read_metrics
+from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 from .registry import from_pretrained
 
@@ -125,7 +124,7 @@ def with_summary(metrics: dict, summary_file: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="python -m model_zoo.push",
         description="Upload a model_zoo.train run (weights, config, card with model-index, metrics) to a Hub "
                     "model repository. The token comes from `hf auth login` or HF_TOKEN.")
@@ -137,12 +136,9 @@ def main(argv=None) -> int:
     ap.add_argument("--private", action="store_true", help="create the repository private")
     ap.add_argument("--revision", help="branch to push to, created from main if missing (default: main)")
     args = ap.parse_args(argv)
-    try:
+    with one_line_errors():
         pushed = push_run(args.run_dir, args.repo_id, dataset_repo_id=args.dataset_repo_id,
                           dataset_revision=args.dataset_revision, private=args.private, revision=args.revision)
-    except CremaToolsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     revision_arg = f', revision="{pushed.revision}"' if pushed.revision != "main" else ""
     print(f"pushed to {pushed.url} (revision {pushed.revision}, commit {pushed.commit}); "
           f"model-index names the dataset {pushed.dataset_repo_id}")

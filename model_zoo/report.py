@@ -11,15 +11,14 @@ bars, like its Figure 2) and `zoo.md` (MMAction2-style rows for a README's model
 from __future__ import annotations
 
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
 
-from crema_tools.errors import CremaToolsError
 from crema_tools.tables import markdown_table
 from crema_tools.variants import VARIANTS
 
+from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 
 METRICS = ("accuracy", "uar", "macro_f1")
@@ -143,17 +142,12 @@ def summarise_runs(paths, out: Path) -> dict:
 
 
 def main(argv=None) -> dict:
-    from .train import OneLineParser
-
     ap = OneLineParser(description="Summarise training runs: mean and std per (encoder, variant, protocol), a table and a figure.")
     ap.add_argument("runs", nargs="+", help="run folders (holding metrics.json) or folders of them")
     ap.add_argument("--out", type=Path, default=Path("report"), help="folder for summary.md, summary.json, accuracy.png")
     args = ap.parse_args(argv)
-    try:
+    with one_line_errors():
         summary = summarise_runs(args.runs, args.out)
-    except CremaToolsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print((args.out / "summary.md").read_text())
     return summary
 

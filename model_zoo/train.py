@@ -34,6 +34,7 @@ from crema_tools.loading import collate, resolve
 from crema_tools.transforms import to_model_input
 from crema_tools.variants import VARIANTS
 
+from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 from .evaluate import evaluate_split, split_loader
 from .recipes import Recipe, list_recipes, load_recipe
@@ -43,14 +44,6 @@ DROPOUT_ARG = {"videomae": "hidden_dropout_prob", "videomae_conv_stem": "hidden_
                "vit": "dropout", "vit_replicated_spectrogram": "dropout", "i3d": "dropout", "simple3d": "dropout"}
 """The constructor argument that sets each model's dropout (the torchvision CNNs have none to set)."""
 HOLDOUT = 0.1
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad arguments are one line and exit 2, as everywhere in crema-tools."""
-
-    def error(self, message: str):
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
 
 
 def _not_holdout(seed: int, clip_id: str) -> bool:
@@ -381,7 +374,7 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         if not args.seeds:
             metrics = train_one(args, args.seed, args.out)
         else:
@@ -394,9 +387,6 @@ def main(argv=None) -> dict:
             from .push import push
 
             push(args.out, args.push_to_hub)
-    except CremaToolsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     return metrics
 
 
