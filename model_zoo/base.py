@@ -7,6 +7,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from .checkpoint import checkpoint_class
 from .config import ModelZooError, PretrainedCfg
 
 LIBRARY_MARKERS = {"library_name": "crema-tools", "model_type": "crema-tools", "architecture": "crema-tools"}
@@ -50,8 +51,6 @@ class ZooModel(
         (as `model_zoo.from_pretrained` does); on a subclass, a checkpoint of another model is an
         error. `kwargs`: `revision`, `cache_dir`, `force_download`, `local_files_only`, `map_location`, ...
         """
-        from .registry import checkpoint_class
-
         target = checkpoint_class(pretrained_model_name_or_path, revision=kwargs.get("revision"),
                                   cache_dir=kwargs.get("cache_dir"), force_download=kwargs.get("force_download", False),
                                   local_files_only=kwargs.get("local_files_only", False))
