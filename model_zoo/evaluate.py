@@ -24,7 +24,7 @@ from crema_tools.transforms import to_model_input
 from crema_tools.variants import get_variant
 
 from .cli import OneLineParser, one_line_errors
-from .metrics import Prediction, evaluation, plot_confusion
+from .metrics import METRICS, Prediction, evaluation, plot_confusion, scores_line
 
 
 @torch.no_grad()
@@ -55,7 +55,7 @@ def evaluate_split(model, loader, accelerator, modality: str, ablations: bool = 
         result["ablation"] = {}
         for part in ("audio", "vision"):
             scores = evaluation(predict(model, loader, accelerator, ablate=part), modality)
-            result["ablation"][f"{part}_blanked"] = {k: scores[k] for k in ("samples", "accuracy", "uar", "macro_f1")}
+            result["ablation"][f"{part}_blanked"] = {"samples": scores["samples"], **{spec.key: scores[spec.key] for spec in METRICS}}
     return result
 
 
@@ -96,8 +96,7 @@ def main(argv=None) -> dict:
         plot_confusion(np.array(result["confusion"]), out / f"confusion-{args.split}.png",
                        f"{cfg.model_name} on {variant} {args.split} ({report['protocol']}): "
                        f"acc {result['accuracy']:.3f}, UAR {result['uar']:.3f}")
-        print(f"{args.split}: accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}, macro-F1 "
-              f"{result['macro_f1']:.3f} over {result['samples']} clips; raters "
+        print(f"{args.split}: {scores_line(result)} over {result['samples']} clips; raters "
               f"{result['human']['accuracy'] or float('nan'):.3f} -> {out / f'eval-{args.split}.json'}")
     return result
 

@@ -37,6 +37,7 @@ from crema_tools.variants import VARIANTS
 from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 from .evaluate import evaluate_split, split_loader
+from .metrics import METRICS, scores_line
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models, load_model
 
@@ -279,8 +280,7 @@ def train_one(args, seed: int, out: Path) -> dict:
         recompute_batchnorm(model, train_loader, cfg, accelerator, args.precise_bn_batches)
         val = evaluate_split(model, val_loader, accelerator, modality, ablations=False)
         record = {"epoch": epoch + 1, "train_loss": float(train_loss[0] / train_loss[1]),
-                  "val_accuracy": val["accuracy"], "val_uar": val["uar"], "val_macro_f1": val["macro_f1"],
-                  "lr": scheduler.get_last_lr()[0]}
+                  **{f"val_{spec.key}": val[spec.key] for spec in METRICS}, "lr": scheduler.get_last_lr()[0]}
         accelerator.print(f"epoch {epoch + 1}/{args.epochs}: train loss {record['train_loss']:.4f}, "
                           f"validation accuracy {val['accuracy']:.3f}, UAR {val['uar']:.3f}")
         accelerator.log(record, step=epoch + 1)
@@ -305,7 +305,7 @@ def train_one(args, seed: int, out: Path) -> dict:
                        if accelerator.num_processes > 1 else [train_set.decoded],
                        "load_options": cfg.load_options()}
     for split, m in metrics["splits"].items():
-        accelerator.print(f"{split}: accuracy {m['accuracy']:.3f}, UAR {m['uar']:.3f}, macro-F1 {m['macro_f1']:.3f} "
+        accelerator.print(f"{split}: {scores_line(m)} "
                           f"over {m['samples']} clips (best epoch {state.best_epoch})")
     if accelerator.is_main_process:
         best.save_pretrained(out)
