@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+from collections.abc import Mapping
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -66,11 +67,11 @@ class ZooModel(
         with contextlib.redirect_stdout(io.StringIO()):
             return super()._from_pretrained(strict=strict, **kwargs)
 
-    def generate_model_card(self, *args, evaluation: str | None = None, metrics: dict | None = None,
+    def generate_model_card(self, *args, evaluation: str | None = None, metrics: Mapping | None = None,
                             dataset_repo_id: str | None = None, dataset_revision: str | None = None,
                             repo_id: str | None = None, **kwargs):
         """The Hub card from `cards/model_card.md` (see `model_zoo.card.render_model_card`): input,
-        normalisation, initial weights, how to run it; with `metrics` (a metrics.json), the
+        normalisation, initial weights, how to run it; with `metrics` (a `RunMetrics` or its dict), the
         evaluation, and with a Hub dataset id (`dataset_repo_id`, or the one metrics.json names) the
         `model-index` metadata too. Pass them to `save_pretrained` as `model_card_kwargs`."""
         from .card import render_model_card

@@ -24,10 +24,11 @@ from pathlib import Path
 
 from crema_tools.hub import hub_errors, repo_url, require_repo_id, require_token
 
-from .card import dataset_repo_of, read_metrics
 from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
+from .metrics import METRICS
 from .registry import from_pretrained
+from .run_metrics import GROUP, RunMetrics
 
 
 @dataclass
@@ -67,15 +68,15 @@ def push_run(run_dir: str | Path, repo_id: str, *, dataset_repo_id: str | None =
                                 "(a checkpoint without an evaluation: ZooModel.push_to_hub)")
     model = from_pretrained(run)
     cfg = model.pretrained_cfg
-    metrics = with_summary(read_metrics(run / "metrics.json"), run.parent / "summary.json")
-    for key, expected in (("model", cfg.model_name), ("variant", cfg.variant)):
-        if metrics.get(key) not in (None, expected):
-            raise ModelZooError(f"{run}: metrics.json is for {key} {metrics[key]!r}, the checkpoint for {expected!r}")
+    metrics = with_summary(RunMetrics.load(run / "metrics.json"), run.parent / "summary.json")
+    for key, recorded, expected in (("model", metrics.model, cfg.model_name), ("variant", metrics.variant, cfg.variant)):
+        if recorded not in (None, expected):
+            raise ModelZooError(f"{run}: metrics.json is for {key} {recorded!r}, the checkpoint for {expected!r}")
     if dataset_repo_id is None:
-        dataset_repo_id, recorded_revision = dataset_repo_of(metrics)
+        dataset_repo_id, recorded_revision = metrics.dataset_repo()
         dataset_revision = dataset_revision or recorded_revision
         if dataset_repo_id is None:
-            source = (metrics.get("dataset") or {}).get("path_or_repo")
+            source = metrics.dataset_source
             raise ModelZooError(f"{run}: metrics.json names {('the dataset ' + repr(source)) if source else 'no dataset'}, "
                                 "not a Hub repo id: give --dataset-repo-id ORG/NAME, the dataset repository the run's "
                                 "data was pushed to (crema-tools push), for the card's model-index")
@@ -102,10 +103,11 @@ push = push_run
 """The name `model_zoo.train --push-to-hub` calls."""
 
 
-def with_summary(metrics: dict, summary_file: Path) -> dict:
+def with_summary(metrics: RunMetrics | dict, summary_file: Path) -> RunMetrics:
     """The run's metrics plus, for one seed of a several-seed training (`model_zoo.train --seeds`), the
     mean and std over the seeds from the `summary.json` beside it, when metrics.json has none."""
-    if metrics.get("summary") or not summary_file.is_file():
+    metrics = RunMetrics.of(metrics)
+    if metrics.summary or not summary_file.is_file():
         return metrics
     import json
 
@@ -113,14 +115,13 @@ def with_summary(metrics: dict, summary_file: Path) -> dict:
         rows = json.loads(summary_file.read_text(encoding="utf-8")).get("rows") or []
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return metrics
-    key = tuple(metrics.get(k) for k in ("model", "variant", "protocol", "source"))
-    mine = [r for r in rows if isinstance(r, dict) and tuple(r.get(k) for k in ("model", "variant", "protocol", "source")) == key]
-    summary = {r["split"]: {k: {"mean": r[k]["mean"], "std": r[k]["std"]} for k in ("accuracy", "uar", "macro_f1")
-                            if isinstance(r.get(k), dict)} for r in mine if r.get("runs", 0) > 1}
+    mine = [r for r in rows if isinstance(r, dict) and tuple(r.get(k) for k in GROUP) == metrics.group]
+    summary = {r["split"]: {spec.key: {"mean": r[spec.key]["mean"], "std": r[spec.key]["std"]} for spec in METRICS
+                            if isinstance(r.get(spec.key), dict)} for r in mine if r.get("runs", 0) > 1}
     if not summary:
         return metrics
     seeds = sorted({s for r in mine for s in r.get("seeds") or [] if isinstance(s, int)})
-    return {**metrics, "summary": summary, **({"seeds": seeds} if seeds else {})}
+    return metrics.with_summary(summary, seeds)
 
 
 def main(argv=None) -> int:

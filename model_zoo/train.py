@@ -40,6 +40,7 @@ from .evaluate import evaluate_split, split_loader
 from .metrics import METRICS, scores_line
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models, load_model
+from .run_metrics import RunMetrics
 
 DROPOUT_ARG = {"videomae": "hidden_dropout_prob", "videomae_conv_stem": "hidden_dropout_prob",
                "vit": "dropout", "vit_replicated_spectrogram": "dropout", "i3d": "dropout", "simple3d": "dropout"}
@@ -309,13 +310,14 @@ def train_one(args, seed: int, out: Path) -> dict:
                           f"over {m['samples']} clips (best epoch {state.best_epoch})")
     if accelerator.is_main_process:
         best.save_pretrained(out)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        write_card(out, best, metrics)
+        run = RunMetrics(metrics)
+        run.save(out / "metrics.json")
+        write_card(out, best, run)
     accelerator.end_training()
     return metrics
 
 
-def write_card(out: Path, model, metrics: dict) -> None:
+def write_card(out: Path, model, metrics: RunMetrics) -> None:
     """The model card: the evaluation, and `model-index` when the data came from a Hub dataset."""
     from .card import render_model_card
 
