@@ -2,11 +2,13 @@
 
 import contextlib
 import io
+from collections.abc import Mapping
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from .checkpoint import checkpoint_class
 from .config import ModelZooError, PretrainedCfg
 
 LIBRARY_MARKERS = {"library_name": "crema-tools", "model_type": "crema-tools", "architecture": "crema-tools"}
@@ -50,8 +52,6 @@ class ZooModel(
         (as `model_zoo.from_pretrained` does); on a subclass, a checkpoint of another model is an
         error. `kwargs`: `revision`, `cache_dir`, `force_download`, `local_files_only`, `map_location`, ...
         """
-        from .registry import checkpoint_class
-
         target = checkpoint_class(pretrained_model_name_or_path, revision=kwargs.get("revision"),
                                   cache_dir=kwargs.get("cache_dir"), force_download=kwargs.get("force_download", False),
                                   local_files_only=kwargs.get("local_files_only", False))
@@ -67,11 +67,11 @@ class ZooModel(
         with contextlib.redirect_stdout(io.StringIO()):
             return super()._from_pretrained(strict=strict, **kwargs)
 
-    def generate_model_card(self, *args, evaluation: str | None = None, metrics: dict | None = None,
+    def generate_model_card(self, *args, evaluation: str | None = None, metrics: Mapping | None = None,
                             dataset_repo_id: str | None = None, dataset_revision: str | None = None,
                             repo_id: str | None = None, **kwargs):
         """The Hub card from `cards/model_card.md` (see `model_zoo.card.render_model_card`): input,
-        normalisation, initial weights, how to run it; with `metrics` (a metrics.json), the
+        normalisation, initial weights, how to run it; with `metrics` (a `RunMetrics` or its dict), the
         evaluation, and with a Hub dataset id (`dataset_repo_id`, or the one metrics.json names) the
         `model-index` metadata too. Pass them to `save_pretrained` as `model_card_kwargs`."""
         from .card import render_model_card

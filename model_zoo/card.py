@@ -1,6 +1,6 @@
 """The model card of a zoo checkpoint: Hub metadata (model-index, base model, licenses) and text.
 
-    card = render_model_card(model, metrics=read_metrics("runs/x/metrics.json"), dataset_repo_id="org/crema-d")
+    card = render_model_card(model, metrics=RunMetrics.load("runs/x/metrics.json"), dataset_repo_id="org/crema-d")
     card.save("runs/x/README.md")
     model_index(metrics, "org/crema-d")            # the `model-index` list alone
 
@@ -15,99 +15,19 @@ without one the card keeps the numbers in its text only.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 from crema_tools.hub import is_repo_id
 from crema_tools.variants import VARIANTS
 
 from .config import ModelZooError
+from .metrics import METRICS
+from .run_metrics import MetricsError, RunMetrics, check_metrics  # noqa: F401 - MetricsError and check_metrics lived here
 
 LIBRARY = "crema-tools"
 TAGS = ("crema-d", "emotion-recognition", "audio-visual")
-METRICS = (  # metrics.json key, Hub metric id, its arguments, what the card calls it
-    ("accuracy", "accuracy", None, "Accuracy"),
-    ("uar", "recall", {"average": "macro"}, "UAR"),
-    ("macro_f1", "f1", {"average": "macro"}, "Macro-F1"),
-)
 HUMAN_CREMA_D = {"audio": ("voice only", 0.409), "vision": ("face only", 0.582), "multimodal": ("audio-visual", 0.636)}
 """The CREMA-D raters' accuracy over the whole corpus, as the CREMA-D paper reports it."""
-
-
-class MetricsError(ModelZooError):
-    """A metrics.json that cannot be read as a training run's results: names the file and the key."""
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def read_metrics(path: str | Path) -> dict:
-    """A training run's metrics.json, checked where the card relies on it; unknown keys are kept.
-
-    Needs `splits` ({split: {"samples", "accuracy", ...}}); `uar`, `macro_f1`, `summary`, `human`,
-    `seeds`, `dataset` and `recipe` are optional. A wrong type is an error naming the key.
-    """
-    path = Path(path)
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise MetricsError(f"{path}: cannot be read as JSON ({e})") from None
-    return check_metrics(metrics, str(path))
-
-
-def check_metrics(metrics: Any, where: str = "metrics") -> dict:
-    def bad(key: str, want: str):
-        raise MetricsError(f"{where}: {key} should be {want}")
-
-    if not isinstance(metrics, dict):
-        bad("the top level", "an object")
-    splits = metrics.get("splits")
-    if not isinstance(splits, dict) or not splits:
-        bad("splits", "an object of split name -> scores")
-    for split, scores in splits.items():
-        if not isinstance(scores, dict):
-            bad(f"splits.{split}", "an object")
-        if not isinstance(scores.get("samples"), int):
-            bad(f"splits.{split}.samples", "an integer")
-        for key, *_ in METRICS:
-            if key in scores and not _number(scores[key]):
-                bad(f"splits.{split}.{key}", "a number")
-        if not _number(scores.get("accuracy")):
-            bad(f"splits.{split}.accuracy", "a number")
-    for split, summary in (metrics.get("summary") or {}).items():
-        for key, *_ in METRICS:
-            stats = summary.get(key) if isinstance(summary, dict) else None
-            if stats is not None and not (isinstance(stats, dict) and _number(stats.get("mean"))
-                                          and (stats.get("std") is None or _number(stats["std"]))):
-                bad(f"summary.{split}.{key}", "an object with a numeric mean and std")
-    seeds = metrics.get("seeds")
-    if seeds is not None and not (isinstance(seeds, list) and all(isinstance(s, int) for s in seeds)):
-        bad("seeds", "a list of integers")
-    dataset = metrics.get("dataset")
-    if dataset is not None and not isinstance(dataset, dict):
-        bad("dataset", 'an object {"path_or_repo", "revision"}')
-    for key in ("model", "variant", "protocol", "source", "recipe"):
-        if metrics.get(key) is not None and not isinstance(metrics[key], str):
-            bad(key, "a string")
-    return metrics
-
-
-def held_out(metrics: dict) -> list[str]:
-    """The evaluated splits a card reports: every split but train and empty ones, validation before test."""
-    order = {"validation": 0, "test": 1}
-    return sorted((s for s, m in metrics["splits"].items() if s != "train" and m["samples"] > 0),
-                  key=lambda s: (order.get(s, 2), s))
-
-
-def dataset_repo_of(metrics: dict) -> tuple[str | None, str | None]:
-    """(Hub dataset id, revision) the run was evaluated on, if metrics.json names a Hub repo."""
-    dataset = metrics.get("dataset") or {}
-    source = dataset.get("path_or_repo")
-    if isinstance(source, str) and is_repo_id(source) and not Path(source).exists():
-        return source, dataset.get("revision")
-    return None, None
 
 
 def base_model_of(weights: str | None) -> str | None:
@@ -117,67 +37,51 @@ def base_model_of(weights: str | None) -> str | None:
     return weights if weights and is_repo_id(weights) else None
 
 
-def run_seeds(metrics: dict) -> list[int]:
-    """The training seeds behind the figures: `seeds` for several runs, else the run's own."""
-    if metrics.get("seeds"):
-        return list(metrics["seeds"])
-    return [metrics["training_seed"]] if isinstance(metrics.get("training_seed"), int) else []
-
-
 def task_type(variant: str, frames: int | None = None) -> str:
     v = VARIANTS.get(variant)
     return "video-classification" if (v.family == "3d" if v else frames) else "image-classification"
 
 
-def _stat(metrics: dict, split: str, key: str) -> tuple[float | None, float | None]:
-    """(value, std): the mean over seeds when the run has a summary, else the single run's value."""
-    stats = ((metrics.get("summary") or {}).get(split) or {}).get(key)
-    if isinstance(stats, dict) and _number(stats.get("mean")):
-        return float(stats["mean"]), (float(stats["std"]) if _number(stats.get("std")) else None)
-    value = metrics["splits"][split].get(key)
-    return (float(value), None) if _number(value) else (None, None)
-
-
-def eval_results(metrics: dict, dataset_repo_id: str, config: str | None = None, *,
+def eval_results(metrics: RunMetrics | dict, dataset_repo_id: str, config: str | None = None, *,
                  dataset_revision: str | None = None, dataset_name: str | None = None):
     """`huggingface_hub.EvalResult`s of a run: one per held-out split and metric."""
     from huggingface_hub import EvalResult
 
-    check_metrics(metrics)
-    config = config or metrics.get("variant")
-    seeds = run_seeds(metrics)
-    several = len(seeds) > 1 or bool(metrics.get("summary"))
-    protocol = metrics.get("protocol")
-    args = {k: v for k, v in {"protocol": protocol, "split_seed": metrics.get("seed"), "fold": metrics.get("fold"),
-                              "source": metrics.get("source")}.items() if v is not None}
+    run = RunMetrics.checked(metrics)
+    config = config or run.variant
+    seeds = run.training_seeds()
+    several = run.several_runs
+    args = {k: v for k, v in {"protocol": run.protocol, "split_seed": run.split_seed, "fold": run.fold,
+                              "source": run.source}.items() if v is not None}
     results = []
-    for split in held_out(metrics):
-        for key, hub_id, metric_args, label in METRICS:
-            value, std = _stat(metrics, split, key)
+    for split in run.held_out():
+        for spec in METRICS:
+            value, std = run.stat(split, spec.key)
             if value is None:
                 continue
             extra = {"seeds": seeds} if seeds else {}
             if several and std is not None:
                 extra["std"] = round(std, 6)
-            name = f"{label} ({split}, {protocol} protocol"
+            name = f"{spec.title} ({split}, {run.protocol} protocol"
             name += f", mean of {len(seeds)} seeds)" if several and len(seeds) > 1 else ")"
             results.append(EvalResult(
                 task_type=task_type(config or ""), task_name="Emotion recognition",
                 dataset_type=dataset_repo_id, dataset_name=dataset_name or f"CREMA-D {config}",
                 dataset_config=config, dataset_split=split, dataset_revision=dataset_revision,
-                dataset_args=args or None, metric_type=hub_id, metric_value=round(value, 6), metric_name=name,
-                metric_args={**(metric_args or {}), **extra} or None,
+                dataset_args=args or None, metric_type=spec.hub_type, metric_value=round(value, 6), metric_name=name,
+                metric_args={**spec.hub_args, **extra} or None,
             ))
     return results
 
 
-def model_index(metrics: dict, dataset_repo_id: str, config: str | None = None, *,
+def model_index(metrics: RunMetrics | dict, dataset_repo_id: str, config: str | None = None, *,
                 dataset_revision: str | None = None, model_name: str | None = None) -> list[dict]:
     """The `model-index` metadata of a run's card (the list under that key)."""
     from huggingface_hub.repocard_data import eval_results_to_model_index
 
-    name = model_name or f"{metrics.get('model', 'model')}-{config or metrics.get('variant', '')}".rstrip("-")
-    return eval_results_to_model_index(name, eval_results(metrics, dataset_repo_id, config,
+    run = RunMetrics.of(metrics)
+    name = model_name or f"{run.model or 'model'}-{config or run.variant or ''}".rstrip("-")
+    return eval_results_to_model_index(name, eval_results(run, dataset_repo_id, config,
                                                           dataset_revision=dataset_revision))
 
 
@@ -185,26 +89,25 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _results_table(metrics: dict) -> str:
+def _results_table(run: RunMetrics) -> str:
     from crema_tools.tables import markdown_table
 
     rows = []
-    for split in held_out(metrics):
+    for split in run.held_out():
         cells = []
-        for key, *_ in METRICS:
-            value, std = _stat(metrics, split, key)
+        for spec in METRICS:
+            value, std = run.stat(split, spec.key)
             cells.append(_percent(value) + (f" ± {100 * std:.1f}" if std is not None else ""))
-        rows.append([split, metrics["splits"][split]["samples"], *cells])
-    return markdown_table(["split", "clips", *(label for *_, label in METRICS)], rows)
+        rows.append([split, run.samples(split), *cells])
+    return markdown_table(["split", "clips", *(spec.title for spec in METRICS)], rows)
 
 
-def _human_lines(metrics: dict | None, variant: str) -> list[str]:
+def _human_lines(run: RunMetrics | None, variant: str) -> list[str]:
     lines = []
-    for split in held_out(metrics) if metrics else []:
-        human = (metrics.get("human") or {}).get(split) or metrics["splits"][split].get("human") or {}
-        if _number(human.get("accuracy")):
-            kind = human.get("modality") or human.get("ratings") or "matching"
-            lines.append(f"- CREMA-D raters ({kind} ratings) on the same {split} clips: {_percent(human['accuracy'])}.")
+    for split in run.held_out() if run else []:
+        accuracy, ratings = run.human(split)
+        if accuracy is not None:
+            lines.append(f"- CREMA-D raters ({ratings or 'matching'} ratings) on the same {split} clips: {_percent(accuracy)}.")
     v = VARIANTS.get(variant)
     if v is not None:
         kind, accuracy = HUMAN_CREMA_D[v.modality]
@@ -220,7 +123,9 @@ def _load_args(cfg) -> str:
     return "".join(f", {k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in options.items())
 
 
-def render_model_card(model, metrics: dict | None = None, dataset_repo_id: str | None = None, *,
+
+
+def render_model_card(model, metrics: RunMetrics | dict | None = None, dataset_repo_id: str | None = None, *,
                       repo_id: str | None = None, dataset_revision: str | None = None,
                       evaluation: str | None = None):
     """The `huggingface_hub.ModelCard` of `model` (a ZooModel), with its evaluation when `metrics` is given.
@@ -233,34 +138,31 @@ def render_model_card(model, metrics: dict | None = None, dataset_repo_id: str |
     from huggingface_hub import ModelCard, ModelCardData
 
     cfg = model.pretrained_cfg
-    if metrics is not None:
-        check_metrics(metrics)
+    run = RunMetrics.checked(metrics) if metrics is not None else None
     if dataset_repo_id is not None and not is_repo_id(dataset_repo_id):
         raise ModelZooError(f"dataset repo id {dataset_repo_id!r} is not of the form ORG/NAME")
-    if metrics is not None and dataset_repo_id is None:
-        dataset_repo_id, revision = dataset_repo_of(metrics)
+    if run is not None and dataset_repo_id is None:
+        dataset_repo_id, revision = run.dataset_repo()
         dataset_revision = dataset_revision or revision
     restricted = cfg.license is not None and "NC" in cfg.license.upper()
-    synthetic = (metrics or {}).get("source") == "synthetic"
+    synthetic = run is not None and run.source == "synthetic"
     base_model = base_model_of(cfg.weights)
     name = (repo_id.split("/", 1)[1] if repo_id else f"{cfg.model_name}-{cfg.variant}")
-    results = (eval_results(metrics, dataset_repo_id, cfg.variant, dataset_revision=dataset_revision)
-               if metrics is not None and dataset_repo_id else None)
+    results = (eval_results(run, dataset_repo_id, cfg.variant, dataset_revision=dataset_revision)
+               if run is not None and dataset_repo_id else None)
     data = ModelCardData(
         library_name=LIBRARY,
         license="cc-by-nc-4.0" if restricted else "apache-2.0",
         tags=sorted({*TAGS, cfg.variant, cfg.model_name, *(["synthetic"] if synthetic else [])}),
         datasets=[dataset_repo_id] if dataset_repo_id else None,
         base_model=base_model,
-        metrics=[hub_id for _, hub_id, *_ in METRICS] if results else None,
+        metrics=[spec.hub_type for spec in METRICS] if results else None,
         pipeline_tag=task_type(cfg.variant, cfg.frames),
         model_name=name if results else None,
         eval_results=results or None,
         **({"base_model_relation": "finetune"} if base_model else {}),
     )
     v = VARIANTS.get(cfg.variant)
-    protocol = (metrics or {}).get("protocol")
-    seeds = run_seeds(metrics) if metrics else []
     return ModelCard.from_template(
         card_data=data,
         template_str=card_template("model_card.md"),
@@ -278,17 +180,37 @@ def render_model_card(model, metrics: dict | None = None, dataset_repo_id: str |
         restricted=restricted,
         load_args=_load_args(cfg),
         synthetic=synthetic,
-        evaluated=metrics is not None,
-        results_table=_results_table(metrics) if metrics is not None else "",
-        protocol=protocol,
-        split_seed=(metrics or {}).get("seed"),
-        fold=(metrics or {}).get("fold"),
-        seeds=", ".join(map(str, seeds)),
-        several_seeds=len(seeds) > 1 or bool((metrics or {}).get("summary")),
-        training_seed=(metrics or {}).get("training_seed"),
-        recipe=(metrics or {}).get("recipe"),
+        evaluated=run is not None,
+        results_table=_results_table(run) if run is not None else "",
+        protocol=run.protocol if run else None,
+        split_seed=run.split_seed if run else None,
+        fold=run.fold if run else None,
+        seeds=", ".join(map(str, run.training_seeds() if run else [])),
+        several_seeds=run.several_runs if run else False,
+        training_seed=run.training_seed if run else None,
+        recipe=run.recipe if run else None,
         dataset_revision=dataset_revision,
-        human_lines="\n".join(_human_lines(metrics, cfg.variant)),
+        human_lines="\n".join(_human_lines(run, cfg.variant)),
         evaluation=evaluation or "",
         modality=v.modality if v else None,
     )
+
+
+# What this module offered before metrics.json had a type; the card itself reads `RunMetrics`.
+
+
+def read_metrics(path: str | Path) -> dict:
+    """A training run's metrics.json as a dict, checked where the card relies on it (`RunMetrics.load`)."""
+    return RunMetrics.load(path).to_dict()
+
+
+def held_out(metrics: RunMetrics | dict) -> list[str]:
+    return RunMetrics.of(metrics).held_out()
+
+
+def dataset_repo_of(metrics: RunMetrics | dict) -> tuple[str | None, str | None]:
+    return RunMetrics.of(metrics).dataset_repo()
+
+
+def run_seeds(metrics: RunMetrics | dict) -> list[int]:
+    return RunMetrics.of(metrics).training_seeds()

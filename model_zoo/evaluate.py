@@ -12,7 +12,6 @@ paper's "Ablated I3D"). Each clip counts exactly once, whatever the number of pr
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,12 @@ import torch
 from accelerate.utils import gather_object
 
 import crema_tools
-from crema_tools.errors import CremaToolsError
-from crema_tools.loading.dataset import collate, resolve
+from crema_tools.loading import collate, resolve
 from crema_tools.loading.transforms import to_model_input
 from crema_tools.variants import get_variant
 
-from .metrics import Prediction, evaluation, plot_confusion
+from .cli import OneLineParser, one_line_errors
+from .metrics import METRICS, Prediction, evaluation, plot_confusion, scores_line
 
 
 @torch.no_grad()
@@ -56,13 +55,11 @@ def evaluate_split(model, loader, accelerator, modality: str, ablations: bool = 
         result["ablation"] = {}
         for part in ("audio", "vision"):
             scores = evaluation(predict(model, loader, accelerator, ablate=part), modality)
-            result["ablation"][f"{part}_blanked"] = {k: scores[k] for k in ("samples", "accuracy", "uar", "macro_f1")}
+            result["ablation"][f"{part}_blanked"] = {"samples": scores["samples"], **{spec.key: scores[spec.key] for spec in METRICS}}
     return result
 
 
 def parse_args(argv=None):
-    from .train import OneLineParser
-
     ap = OneLineParser(description="Evaluate a model_zoo checkpoint on a split of a built CREMA-D config.")
     ap.add_argument("--model", required=True, help="a checkpoint folder (save_pretrained / train --out) or Hub model id")
     ap.add_argument("--data", required=True, help="a built dataset folder or Hub dataset repo id")
@@ -80,7 +77,7 @@ def main(argv=None) -> dict:
     from .registry import load_model
 
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         accelerator = Accelerator()
         model = load_model(args.model).to(accelerator.device)
         cfg = model.pretrained_cfg
@@ -89,9 +86,6 @@ def main(argv=None) -> dict:
         loader = split_loader(folder, variant, args.split, cfg, args.batch_size, args.num_workers)
         modality = get_variant(variant).modality
         result = evaluate_split(model, loader, accelerator, modality)
-    except CremaToolsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     out = args.out or (Path(args.model) if Path(args.model).is_dir() else Path("."))
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -102,8 +96,7 @@ def main(argv=None) -> dict:
         plot_confusion(np.array(result["confusion"]), out / f"confusion-{args.split}.png",
                        f"{cfg.model_name} on {variant} {args.split} ({report['protocol']}): "
                        f"acc {result['accuracy']:.3f}, UAR {result['uar']:.3f}")
-        print(f"{args.split}: accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}, macro-F1 "
-              f"{result['macro_f1']:.3f} over {result['samples']} clips; raters "
+        print(f"{args.split}: {scores_line(result)} over {result['samples']} clips; raters "
               f"{result['human']['accuracy'] or float('nan'):.3f} -> {out / f'eval-{args.split}.json'}")
     return result
 

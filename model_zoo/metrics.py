@@ -1,15 +1,18 @@
 """The numbers every CREMA-D result should carry, from per-clip predictions.
 
-Accuracy is the weighted average recall (WAR); UAR is the unweighted mean of per-emotion recalls
-(the corpus has fewer neutral clips); macro-F1 averages per-emotion F1. Breakdowns by intensity,
-actor sex and emotion use the corpus metadata; the human baseline comes from the CREMA-D raters'
-votes on the same clips.
+`METRICS` declares them once: accuracy is the weighted average recall (WAR); UAR is the unweighted
+mean of per-emotion recalls (the corpus has fewer neutral clips); macro-F1 averages per-emotion F1.
+Evaluation computes them from it, training logs them, the report tabulates them, the card and push
+publish them, all by reading it. Breakdowns by intensity, actor sex and emotion use the corpus
+metadata; the human baseline comes from the CREMA-D raters' votes on the same clips.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Iterable
 
 import numpy as np
@@ -35,13 +38,12 @@ def confusion(preds: Iterable[Prediction], num_classes: int = len(EMOTIONS)) -> 
     return m
 
 
-def scores(m: np.ndarray) -> dict:
-    """Accuracy (WAR), UAR, macro-F1 and per-emotion recall/precision/F1 from a confusion matrix.
+def per_emotion(m: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(support, recall, precision, F1, present) per emotion of a confusion matrix.
 
-    Emotions absent from the true labels are left out of UAR and macro-F1 (and reported as None),
-    so a subset without neutral clips is not scored as if every neutral were missed.
+    An emotion absent from the true labels is not `present`: its recall is undefined, so UAR and
+    macro-F1 leave it out and a subset without neutral clips is not scored as if every one were missed.
     """
-    total = int(m.sum())
     support = m.sum(1)
     predicted = m.sum(0)
     tp = np.diag(m).astype(float)
@@ -49,12 +51,76 @@ def scores(m: np.ndarray) -> dict:
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=present)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
+    return support, recall, precision, f1, present
+
+
+def weighted_average_recall(m: np.ndarray) -> float:
+    """The share of clips classified right (accuracy)."""
+    total = int(m.sum())
+    return float(np.diag(m).astype(float).sum() / total) if total else 0.0
+
+
+def unweighted_average_recall(m: np.ndarray) -> float:
+    _, recall, _, _, present = per_emotion(m)
+    return float(recall[present].mean()) if present.any() else 0.0
+
+
+def macro_f1(m: np.ndarray) -> float:
+    _, _, _, f1, present = per_emotion(m)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One number every evaluation reports, and the names each place shows it under."""
+
+    key: str  # its key in metrics.json, eval-<split>.json and summary.json
+    label: str  # what text calls it: "accuracy 0.612, UAR 0.598, macro-F1 0.590"
+    hub_type: str  # the Hub metric id in a card's model-index
+    hub_args: Mapping[str, str]  # that metric's arguments
+    description: str
+    compute: Callable[[np.ndarray], float]  # from a (true, predicted) confusion matrix
+    also_called: str | None = None  # the field's other name for it, in the report's table header
+
+    @property
+    def title(self) -> str:
+        """The label heading a card's table column or starting a sentence: "Accuracy", "UAR", "Macro-F1"."""
+        return self.label[:1].upper() + self.label[1:]
+
+    @property
+    def column(self) -> str:
+        """The report's table header: "accuracy (WAR)", "UAR", "macro-F1"."""
+        return f"{self.label} ({self.also_called})" if self.also_called else self.label
+
+
+METRICS = (
+    MetricSpec("accuracy", "accuracy", "accuracy", MappingProxyType({}),
+               "weighted average recall: the share of clips classified right", weighted_average_recall, also_called="WAR"),
+    MetricSpec("uar", "UAR", "recall", MappingProxyType({"average": "macro"}),
+               "unweighted average recall: the mean of the per-emotion recalls, each emotion weighing the same",
+               unweighted_average_recall),
+    MetricSpec("macro_f1", "macro-F1", "f1", MappingProxyType({"average": "macro"}),
+               "the mean of the per-emotion F1 scores", macro_f1),
+)
+"""The metrics every evaluation computes and every report, card and Hub push shows, in this order."""
+
+
+def scores_line(scores: Mapping) -> str:
+    """The metrics as the command lines print them: "accuracy 0.612, UAR 0.598, macro-F1 0.590"."""
+    return ", ".join(f"{spec.label} {scores[spec.key]:.3f}" for spec in METRICS)
+
+
+def scores(m: np.ndarray) -> dict:
+    """The `METRICS` and per-emotion recall/precision/F1 from a confusion matrix.
+
+    Emotions absent from the true labels are left out of UAR and macro-F1 (and reported as None),
+    so a subset without neutral clips is not scored as if every neutral were missed.
+    """
+    support, recall, precision, f1, present = per_emotion(m)
     names = EMOTIONS[: len(m)]
     return {
-        "samples": total,
-        "accuracy": float(tp.sum() / total) if total else 0.0,
-        "uar": float(recall[present].mean()) if present.any() else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "samples": int(m.sum()),
+        **{spec.key: spec.compute(m) for spec in METRICS},
         "per_emotion": {
             e: {"support": int(support[i]), "recall": round(float(recall[i]), 4) if present[i] else None,
                 "precision": round(float(precision[i]), 4), "f1": round(float(f1[i]), 4)}

@@ -16,19 +16,19 @@ The token comes from huggingface_hub alone (`hf auth login` or HF_TOKEN); none i
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from crema_tools.errors import CremaToolsError
 from crema_tools.hub import hub_errors, repo_url, require_repo_id, require_token
 
-from .card import dataset_repo_of, read_metrics
+from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
+from .metrics import METRICS
 from .registry import from_pretrained
+from .run_metrics import GROUP, RunMetrics
 
 
 @dataclass
@@ -68,15 +68,15 @@ def push_run(run_dir: str | Path, repo_id: str, *, dataset_repo_id: str | None =
                                 "(a checkpoint without an evaluation: ZooModel.push_to_hub)")
     model = from_pretrained(run)
     cfg = model.pretrained_cfg
-    metrics = with_summary(read_metrics(run / "metrics.json"), run.parent / "summary.json")
-    for key, expected in (("model", cfg.model_name), ("variant", cfg.variant)):
-        if metrics.get(key) not in (None, expected):
-            raise ModelZooError(f"{run}: metrics.json is for {key} {metrics[key]!r}, the checkpoint for {expected!r}")
+    metrics = with_summary(RunMetrics.load(run / "metrics.json"), run.parent / "summary.json")
+    for key, recorded, expected in (("model", metrics.model, cfg.model_name), ("variant", metrics.variant, cfg.variant)):
+        if recorded not in (None, expected):
+            raise ModelZooError(f"{run}: metrics.json is for {key} {recorded!r}, the checkpoint for {expected!r}")
     if dataset_repo_id is None:
-        dataset_repo_id, recorded_revision = dataset_repo_of(metrics)
+        dataset_repo_id, recorded_revision = metrics.dataset_repo()
         dataset_revision = dataset_revision or recorded_revision
         if dataset_repo_id is None:
-            source = (metrics.get("dataset") or {}).get("path_or_repo")
+            source = metrics.dataset_source
             raise ModelZooError(f"{run}: metrics.json names {('the dataset ' + repr(source)) if source else 'no dataset'}, "
                                 "not a Hub repo id: give --dataset-repo-id ORG/NAME, the dataset repository the run's "
                                 "data was pushed to (crema-tools push), for the card's model-index")
@@ -103,10 +103,11 @@ push = push_run
 """The name `model_zoo.train --push-to-hub` calls."""
 
 
-def with_summary(metrics: dict, summary_file: Path) -> dict:
+def with_summary(metrics: RunMetrics | dict, summary_file: Path) -> RunMetrics:
     """The run's metrics plus, for one seed of a several-seed training (`model_zoo.train --seeds`), the
     mean and std over the seeds from the `summary.json` beside it, when metrics.json has none."""
-    if metrics.get("summary") or not summary_file.is_file():
+    metrics = RunMetrics.of(metrics)
+    if metrics.summary or not summary_file.is_file():
         return metrics
     import json
 
@@ -114,18 +115,17 @@ def with_summary(metrics: dict, summary_file: Path) -> dict:
         rows = json.loads(summary_file.read_text(encoding="utf-8")).get("rows") or []
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         return metrics
-    key = tuple(metrics.get(k) for k in ("model", "variant", "protocol", "source"))
-    mine = [r for r in rows if isinstance(r, dict) and tuple(r.get(k) for k in ("model", "variant", "protocol", "source")) == key]
-    summary = {r["split"]: {k: {"mean": r[k]["mean"], "std": r[k]["std"]} for k in ("accuracy", "uar", "macro_f1")
-                            if isinstance(r.get(k), dict)} for r in mine if r.get("runs", 0) > 1}
+    mine = [r for r in rows if isinstance(r, dict) and tuple(r.get(k) for k in GROUP) == metrics.group]
+    summary = {r["split"]: {spec.key: {"mean": r[spec.key]["mean"], "std": r[spec.key]["std"]} for spec in METRICS
+                            if isinstance(r.get(spec.key), dict)} for r in mine if r.get("runs", 0) > 1}
     if not summary:
         return metrics
     seeds = sorted({s for r in mine for s in r.get("seeds") or [] if isinstance(s, int)})
-    return {**metrics, "summary": summary, **({"seeds": seeds} if seeds else {})}
+    return metrics.with_summary(summary, seeds)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="python -m model_zoo.push",
         description="Upload a model_zoo.train run (weights, config, card with model-index, metrics) to a Hub "
                     "model repository. The token comes from `hf auth login` or HF_TOKEN.")
@@ -137,12 +137,9 @@ def main(argv=None) -> int:
     ap.add_argument("--private", action="store_true", help="create the repository private")
     ap.add_argument("--revision", help="branch to push to, created from main if missing (default: main)")
     args = ap.parse_args(argv)
-    try:
+    with one_line_errors():
         pushed = push_run(args.run_dir, args.repo_id, dataset_repo_id=args.dataset_repo_id,
                           dataset_revision=args.dataset_revision, private=args.private, revision=args.revision)
-    except CremaToolsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     revision_arg = f', revision="{pushed.revision}"' if pushed.revision != "main" else ""
     print(f"pushed to {pushed.url} (revision {pushed.revision}, commit {pushed.commit}); "
           f"model-index names the dataset {pushed.dataset_repo_id}")

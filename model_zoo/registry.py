@@ -1,77 +1,18 @@
-"""timm-style registry: `list_models`, `create_model`, and `load_model` for saved checkpoints."""
+"""timm-style registry: `list_models`, `create_model`, and `load_model` for saved checkpoints.
 
-import fnmatch
-import json
+The table of registered models is `catalog` and reading a checkpoint's config.json is `checkpoint`,
+both below `base`; their names are exported here too, where the architectures and users find them.
+"""
+
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 from .base import ZooModel
-from .config import VARIANTS, ModelZooError, check_channels, get_variant
+from .catalog import ModelEntry, get_model_entry, list_models, register_model
+from .checkpoint import checkpoint_class, read_checkpoint_config
+from .config import ModelZooError, check_channels
 
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One registered encoder: how to build it and what the paper did with it."""
-
-    name: str
-    builder: Callable[..., ZooModel]
-    model_class: type[ZooModel]
-    variants: tuple[str, ...]
-    default_channels: int
-    paper: str  # where the paper reports it, or "future work"
-    summary: str
-    pretrained: str | None  # what `pretrained=True` loads; None if no published weights
-
-    @property
-    def default_variant(self) -> str:
-        """The multimodal variant: the paper's subject, so the default."""
-        return next(v for v in self.variants if VARIANTS[v].modality == "multimodal")
-
-
-_REGISTRY: dict[str, ModelEntry] = {}
-
-
-def register_model(
-    name: str,
-    *,
-    model_class: type[ZooModel],
-    variants: tuple[str, ...],
-    paper: str,
-    summary: str,
-    default_channels: int = 3,
-    pretrained: str | None = None,
-) -> Callable:
-    """Decorator registering a builder `fn(variant, num_classes, pretrained, channels, **kwargs)`."""
-
-    def decorator(builder: Callable[..., ZooModel]) -> Callable[..., ZooModel]:
-        if name in _REGISTRY:
-            raise ModelZooError(f"model {name!r} is registered twice")
-        for variant in variants:
-            get_variant(variant)
-        _REGISTRY[name] = ModelEntry(
-            name, builder, model_class, tuple(variants), default_channels, paper, summary, pretrained
-        )
-        return builder
-
-    return decorator
-
-
-def list_models(filter: str = "*", variant: str | None = None) -> list[str]:
-    """Registered model names matching the glob `filter`, optionally only those supporting `variant`."""
-    names = fnmatch.filter(_REGISTRY, filter)
-    if variant is not None:
-        get_variant(variant)
-        names = [name for name in names if variant in _REGISTRY[name].variants]
-    return sorted(names)
-
-
-def get_model_entry(name: str) -> ModelEntry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ModelZooError(f"unknown model {name!r}; available: {list_models()}") from None
+__all__ = ["ModelEntry", "checkpoint_class", "create_model", "from_pretrained", "get_model_entry", "list_models",
+           "load_model", "read_checkpoint_config", "register_model"]
 
 
 def create_model(
@@ -103,45 +44,6 @@ def create_model(
         raise ModelZooError(f"{name} has no published weights; load a trained checkpoint with load_model")
     channels = check_channels(kwargs.pop("channels", entry.default_channels))
     return entry.builder(variant=variant, num_classes=num_classes, pretrained=pretrained, channels=channels, **kwargs)
-
-
-def read_checkpoint_config(name_or_path: str | os.PathLike, **download) -> dict:
-    """config.json of a checkpoint folder or Hub model repo; `download`: revision, cache_dir, ..."""
-    source = os.fspath(name_or_path)
-    if os.path.isdir(source):
-        config_file = Path(source) / "config.json"
-        if not config_file.is_file():
-            raise ModelZooError(f"{source} is not a model_zoo checkpoint (no config.json)")
-    else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-
-        from crema_tools.hub import is_repo_id
-
-        if not is_repo_id(source):
-            raise ModelZooError(f"{source}: no such folder, and not a Hub model repo id of the form ORG/NAME")
-        try:
-            config_file = Path(hf_hub_download(source, "config.json", **{k: v for k, v in download.items() if v is not None}))
-        except (RepositoryNotFoundError, RevisionNotFoundError) as e:
-            raise ModelZooError(f"{source}: no such Hub model repo or revision, or not visible with this token "
-                                f"({e.__class__.__name__})") from None
-        except EntryNotFoundError:
-            raise ModelZooError(f"{source} is not a model_zoo checkpoint (no config.json)") from None
-    try:
-        return json.loads(config_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelZooError(f"{source}: config.json is not JSON ({e})") from None
-
-
-def checkpoint_class(name_or_path: str | os.PathLike, **download) -> type[ZooModel]:
-    """The zoo class a checkpoint holds, from its config.json's `pretrained_cfg.model_name`."""
-    config = read_checkpoint_config(name_or_path, **download)
-    try:
-        model_name = config["pretrained_cfg"]["model_name"]
-    except (KeyError, TypeError):
-        raise ModelZooError(f"{os.fspath(name_or_path)} is not a model_zoo checkpoint "
-                            "(no pretrained_cfg in config.json)") from None
-    return get_model_entry(model_name).model_class
 
 
 def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs) -> ZooModel:

@@ -11,18 +11,18 @@ bars, like its Figure 2) and `zoo.md` (MMAction2-style rows for a README's model
 from __future__ import annotations
 
 import json
-import sys
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from statistics import mean, stdev
 
-from crema_tools.errors import CremaToolsError
 from crema_tools.tables import markdown_table
 from crema_tools.variants import VARIANTS
 
+from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
-
-METRICS = ("accuracy", "uar", "macro_f1")
+from .metrics import METRICS
+from .run_metrics import GROUP, RunMetrics
 
 
 def find_runs(paths) -> list[Path]:
@@ -43,21 +43,21 @@ def _stat(values: list[float]) -> dict:
     return {"mean": mean(values), "std": stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
 
 
-def summarise(metrics: list[dict], split: str = "test") -> list[dict]:
+def summarise(metrics: Iterable[RunMetrics | Mapping], split: str = "test") -> list[dict]:
     """One row per (model, variant, protocol, source): mean and std of each metric over the runs."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for m in metrics:
-        if split in m.get("splits", {}):
-            groups[(m["model"], m["variant"], m["protocol"], m.get("source", "?"))].append(m)
+    groups: dict[tuple, list[RunMetrics]] = defaultdict(list)
+    for m in map(RunMetrics.of, metrics):
+        if split in m.splits:
+            groups[m.group].append(m)
     rows = []
-    for (model, variant, protocol, source), runs in sorted(groups.items()):
-        row = {"model": model, "variant": variant, "protocol": protocol, "source": source, "split": split,
-               "runs": len(runs), "seeds": sorted({r.get("training_seed", r.get("seed")) for r in runs}),
-               "folds": sorted({r["fold"] for r in runs if r.get("fold") is not None}),
-               "recipe": runs[0].get("recipe")}
-        for k in METRICS:
-            row[k] = _stat([r["splits"][split][k] for r in runs])
-        human = [r["splits"][split].get("human", {}).get("accuracy") for r in runs]
+    for group, runs in sorted(groups.items()):
+        row = {**dict(zip(GROUP, group)), "split": split, "runs": len(runs),
+               "seeds": sorted({r.run_seed for r in runs}),
+               "folds": sorted({r.fold for r in runs if r.fold is not None}),
+               "recipe": runs[0].recipe}
+        for spec in METRICS:
+            row[spec.key] = _stat([r.score(split, spec.key) for r in runs])
+        human = [r.human(split)[0] for r in runs]
         row["human_accuracy"] = _stat([h for h in human if h is not None]) if any(h is not None for h in human) else None
         rows.append(row)
     return rows
@@ -77,12 +77,13 @@ def markdown(rows: list[dict]) -> str:
         if not these:
             continue
         body = [[r["model"], r["variant"], r["protocol"] + (f" ({len(r['folds'])} folds)" if r["folds"] else ""),
-                 r["runs"], _pm(r["accuracy"]), _pm(r["uar"]), _pm(r["macro_f1"])] for r in these]
+                 r["runs"], *(_pm(r[spec.key]) for spec in METRICS)] for r in these]
         humans = [r["human_accuracy"]["mean"] for r in these if r["human_accuracy"]]
-        if humans:
-            body.append(["CREMA-D raters", "same clips", "-", "-", f"{mean(humans):.3f}", "-", "-"])
+        if humans:  # the raters give an accuracy only
+            body.append(["CREMA-D raters", "same clips", "-", "-",
+                         *(f"{mean(humans):.3f}" if spec.key == "accuracy" else "-" for spec in METRICS)])
         parts.append(f"### {modality}\n\n" + markdown_table(
-            ["encoder", "variant", "protocol", "runs", "accuracy (WAR)", "UAR", "macro-F1"], body))
+            ["encoder", "variant", "protocol", "runs", *(spec.column for spec in METRICS)], body))
     note = ""
     if any(r["source"] == "synthetic" for r in rows):
         note = "\n\n**Measured on the synthetic sample**: these numbers say nothing about emotion recognition."
@@ -126,11 +127,11 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def summarise_runs(paths, out: Path) -> dict:
     runs = find_runs(paths)
-    metrics = [json.loads((r / "metrics.json").read_text()) for r in runs]
+    metrics = [RunMetrics.load(r / "metrics.json") for r in runs]
     rows = summarise(metrics)
     by_key: dict[tuple, list[Path]] = defaultdict(list)
     for run, m in zip(runs, metrics):
-        by_key[(m["model"], m["variant"], m["protocol"], m.get("source", "?"))].append(run)
+        by_key[m.group].append(run)
     if not rows:
         raise ModelZooError("none of the runs has test metrics")
     out.mkdir(parents=True, exist_ok=True)
@@ -143,17 +144,12 @@ def summarise_runs(paths, out: Path) -> dict:
 
 
 def main(argv=None) -> dict:
-    from .train import OneLineParser
-
     ap = OneLineParser(description="Summarise training runs: mean and std per (encoder, variant, protocol), a table and a figure.")
     ap.add_argument("runs", nargs="+", help="run folders (holding metrics.json) or folders of them")
     ap.add_argument("--out", type=Path, default=Path("report"), help="folder for summary.md, summary.json, accuracy.png")
     args = ap.parse_args(argv)
-    try:
+    with one_line_errors():
         summary = summarise_runs(args.runs, args.out)
-    except CremaToolsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     print((args.out / "summary.md").read_text())
     return summary
 

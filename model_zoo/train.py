@@ -34,23 +34,18 @@ from crema_tools.loading.dataset import collate, resolve
 from crema_tools.loading.transforms import to_model_input
 from crema_tools.variants import VARIANTS
 
+from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 from .evaluate import evaluate_split, split_loader
+from .metrics import METRICS, scores_line
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models, load_model
+from .run_metrics import RunMetrics
 
 DROPOUT_ARG = {"videomae": "hidden_dropout_prob", "videomae_conv_stem": "hidden_dropout_prob",
                "vit": "dropout", "vit_replicated_spectrogram": "dropout", "i3d": "dropout", "simple3d": "dropout"}
 """The constructor argument that sets each model's dropout (the torchvision CNNs have none to set)."""
 HOLDOUT = 0.1
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad arguments are one line and exit 2, as everywhere in crema-tools."""
-
-    def error(self, message: str):
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
 
 
 def _not_holdout(seed: int, clip_id: str) -> bool:
@@ -286,8 +281,7 @@ def train_one(args, seed: int, out: Path) -> dict:
         recompute_batchnorm(model, train_loader, cfg, accelerator, args.precise_bn_batches)
         val = evaluate_split(model, val_loader, accelerator, modality, ablations=False)
         record = {"epoch": epoch + 1, "train_loss": float(train_loss[0] / train_loss[1]),
-                  "val_accuracy": val["accuracy"], "val_uar": val["uar"], "val_macro_f1": val["macro_f1"],
-                  "lr": scheduler.get_last_lr()[0]}
+                  **{f"val_{spec.key}": val[spec.key] for spec in METRICS}, "lr": scheduler.get_last_lr()[0]}
         accelerator.print(f"epoch {epoch + 1}/{args.epochs}: train loss {record['train_loss']:.4f}, "
                           f"validation accuracy {val['accuracy']:.3f}, UAR {val['uar']:.3f}")
         accelerator.log(record, step=epoch + 1)
@@ -312,17 +306,18 @@ def train_one(args, seed: int, out: Path) -> dict:
                        if accelerator.num_processes > 1 else [train_set.decoded],
                        "load_options": cfg.load_options()}
     for split, m in metrics["splits"].items():
-        accelerator.print(f"{split}: accuracy {m['accuracy']:.3f}, UAR {m['uar']:.3f}, macro-F1 {m['macro_f1']:.3f} "
+        accelerator.print(f"{split}: {scores_line(m)} "
                           f"over {m['samples']} clips (best epoch {state.best_epoch})")
     if accelerator.is_main_process:
         best.save_pretrained(out)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        write_card(out, best, metrics)
+        run = RunMetrics(metrics)
+        run.save(out / "metrics.json")
+        write_card(out, best, run)
     accelerator.end_training()
     return metrics
 
 
-def write_card(out: Path, model, metrics: dict) -> None:
+def write_card(out: Path, model, metrics: RunMetrics) -> None:
     """The model card: the evaluation, and `model-index` when the data came from a Hub dataset."""
     from .card import render_model_card
 
@@ -381,7 +376,7 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         if not args.seeds:
             metrics = train_one(args, args.seed, args.out)
         else:
@@ -394,9 +389,6 @@ def main(argv=None) -> dict:
             from .push import push
 
             push(args.out, args.push_to_hub)
-    except CremaToolsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     return metrics
 
 
