@@ -244,11 +244,10 @@ def predict(
     mel; 3D: 24 fps frames and aligned mel chunks, padded or sampled as the model wants). A video
     without a face is centre-cropped and one without audio gets a silent spectrogram: each is said.
     """
-    import model_zoo
-
-    from .predict import as_json as to_json
-    from .predict import find_videos
-    from .predict import predict as run_predict
+    import model_zoo  # the model half, reached only when this command runs
+    from model_zoo.predict import as_json as to_json
+    from model_zoo.predict import find_videos
+    from model_zoo.predict import predict as run_predict
 
     try:
         paths = find_videos(videos)

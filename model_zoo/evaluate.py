@@ -90,8 +90,9 @@ def main(argv=None) -> dict:
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         report = loader.dataset.report
-        result = {"model": cfg.model_name, "variant": variant, "split": args.split, "protocol": report["protocol"],
-                  "seed": report["seed"], "fold": report.get("fold"), "source": report["source"], **result}
+        provenance = report.provenance
+        result = {"model": cfg.model_name, "variant": variant, "split": args.split,
+                  **{k: provenance[k] for k in ("protocol", "seed", "fold", "source")}, **result}
         (out / f"eval-{args.split}.json").write_text(json.dumps(result, indent=2) + "\n")
         plot_confusion(np.array(result["confusion"]), out / f"confusion-{args.split}.png",
                        f"{cfg.model_name} on {variant} {args.split} ({report['protocol']}): "

@@ -15,7 +15,6 @@ best weights are evaluated on the held-out splits and written with metrics.json 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -30,6 +29,7 @@ import torch
 import crema_tools
 from crema_tools.corpus import in_holdout
 from crema_tools.errors import CremaToolsError
+from crema_tools.format.report import REPORT_NAME, Report
 from crema_tools.loading.dataset import collate, resolve
 from crema_tools.loading.transforms import to_model_input
 from crema_tools.variants import VARIANTS
@@ -167,9 +167,9 @@ def make_model(args):
 
 def datasets(args, cfg, folder: Path, seed: int):
     """Train and validation streams: the protocol's validation split, or a hold-out of train."""
-    report = json.loads((folder / args.variant / "report.json").read_text())
+    report = Report.load(folder / args.variant / REPORT_NAME)
     common = cfg.load_options()
-    if "validation" in report["splits"]:
+    if "validation" in report.split_names:
         keep_train, validation, val_name = None, crema_tools.load(folder, args.variant, "validation", **common), "validation"
     else:
         keep_train = partial(_not_holdout, seed)
@@ -177,7 +177,7 @@ def datasets(args, cfg, folder: Path, seed: int):
         val_name = f"held-out {HOLDOUT:.0%} of train (seed {seed}, by clip id)"
     train = crema_tools.load(folder, args.variant, "train", shuffle=not args.no_shuffle, seed=seed, even=True,
                              select=keep_train, **common)
-    held_out = [s for s in report["splits"] if s not in ("train", "validation")]
+    held_out = [s for s in report.split_names if s not in ("train", "validation")]
     return report, train, validation, val_name, held_out
 
 
@@ -345,8 +345,8 @@ def run_record(args, seed, accelerator, report, folder: Path, val_name: str, tra
     revision = folder.name if folder.parent.name == "snapshots" else None  # a Hub snapshot's commit
     return {
         "model": args.model, "variant": args.variant, "recipe": args.recipe,
-        "protocol": report["protocol"], "seed": report["seed"], "fold": report.get("fold"),
-        "training_seed": seed, "source": report["source"],
+        **{k: report.provenance[k] for k in ("protocol", "seed", "fold")},
+        "training_seed": seed, "source": report.provenance["source"],
         "dataset": {"path_or_repo": str(args.data), "revision": revision, "config": args.variant,
                     "built_with": report.get("crema_tools_version")},
         "training": {"epochs": args.epochs, "batch_size": args.batch_size,

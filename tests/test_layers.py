@@ -114,3 +114,42 @@ def test_a_cycle_closed_by_a_lazy_relative_import_is_found(tmp_path):
     assert edges == {("pkg", "pkg.a"), ("pkg.a", "pkg.sub.b"), ("pkg.sub.b", "pkg.a"), ("pkg.sub.b", "pkg")}
     assert find_cycle(edges) == ["pkg", "pkg.a", "pkg.sub.b", "pkg"]
     assert find_cycle(edges - {("pkg.sub.b", "pkg"), ("pkg.sub.b", "pkg.a")}) is None
+
+
+def test_crema_tools_has_no_import_cycle():
+    edges = import_edges(REPO / "crema_tools", "crema_tools")
+    assert ("crema_tools.loading.transforms", "crema_tools.representations") in edges
+    cycle = find_cycle(edges)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def _module_level_imports(tree: ast.Module):
+    """Import statements that run when the module is imported (not those inside functions)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            pending += [child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)]
+
+
+def test_the_data_half_never_imports_the_model_half():
+    """crema_tools is usable without model_zoo: only the `predict` command reaches it, when it runs."""
+    lazy = set()
+    for module, path in module_files(REPO / "crema_tools", "crema_tools").items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        at_load = {id(node) for node in _module_level_imports(tree)}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                    n.split(".")[0] == "model_zoo" for n in _imported_names(node, module, path.name == "__init__.py")):
+                assert id(node) not in at_load, f"{module} imports model_zoo when it is imported"
+                lazy.add(module)
+    assert lazy <= {"crema_tools.cli"}, f"only the CLI's predict command may reach model_zoo, not {sorted(lazy)}"
+
+
+def test_no_module_is_over_450_lines():
+    for package in ("crema_tools", "model_zoo"):
+        for path in module_files(REPO / package, package).values():
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            assert lines <= 450, f"{path.relative_to(REPO)}: {lines} lines; split it into the jobs it does"

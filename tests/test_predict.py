@@ -17,7 +17,7 @@ import model_zoo
 from crema_tools.builder.pipeline import build
 from crema_tools.loading.transforms import to_model_input
 from crema_tools.media.decode import read_all_frames, read_wav
-from crema_tools.predict import predict
+from model_zoo.predict import predict
 
 CLIP = "1001_DFA_ANG_XX"
 

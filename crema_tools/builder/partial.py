@@ -20,16 +20,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from ..corpus import media_relpath
 from ..format.shards import TMP_MARK
 from ..representations import Representation
 from . import note
 from .atomic import atomic_write, remove
-
-if TYPE_CHECKING:
-    from .plan import BuildPlan
 
 BUILD_JSON = "build.json"
 STATUS_DIR = "status"
@@ -53,7 +50,7 @@ def partial_summary(partial: Path) -> dict | None:
             "options": meta.get("fingerprint", {})}
 
 
-def status_path(plan: BuildPlan, r: Representation, unit: int) -> Path:
+def status_path(plan, r: Representation, unit: int) -> Path:
     return partial_dir(plan.out, r.name) / STATUS_DIR / f"{unit:05d}.json"
 
 
@@ -76,7 +73,7 @@ def media_digest(raw: Path, clip_ids: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def unit_is_done(plan: BuildPlan, r: Representation, unit: int, inputs: str) -> bool:
+def unit_is_done(plan, r: Representation, unit: int, inputs: str) -> bool:
     try:
         status = json.loads(status_path(plan, r, unit).read_text())
     except (OSError, ValueError):
@@ -102,7 +99,7 @@ def differences(old: dict, new: dict) -> str:
     return ", ".join(shown) or "unknown options"
 
 
-def prepare(plan: BuildPlan) -> list[int]:
+def prepare(plan) -> list[int]:
     """Set up each variant's partial folder, resuming a compatible unfinished build; returns the
     units some variant still needs, in order. Runs once, in process 0, under the lock."""
     units = plan.units
@@ -163,5 +160,5 @@ def prepare(plan: BuildPlan) -> list[int]:
 
 
 
-def units_done(plan: BuildPlan) -> dict[str, int]:
+def units_done(plan) -> dict[str, int]:
     return {r.name: len(list((partial_dir(plan.out, r.name) / STATUS_DIR).glob("*.json"))) for r in plan.representations}

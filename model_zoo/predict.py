@@ -1,4 +1,6 @@
-"""Run a checkpoint on any video: exactly its variant's preprocessing, then its six probabilities.
+"""Run a checkpoint on any video: exactly its representation's preprocessing, then its six probabilities.
+
+The model half's: `crema-tools predict` imports it when it runs (the data half never imports model_zoo).
 
 The video goes through the same extraction steps and renderer as a build (middle-frame face crop
 and mel for 2D; 24 fps frames and aligned mel chunks for 3D), the rendered members through the
@@ -14,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from .corpus import EMOTIONS
-from .errors import CremaToolsError
-from .loading.dataset import collate
-from .loading.transforms import to_model_input
-from .media.decode import MediaError
-from .representations import BuildOptions, get_representation, load_options
-from .representations.steps import extract_file
+from crema_tools.corpus import EMOTIONS
+from crema_tools.errors import CremaToolsError
+from crema_tools.loading.dataset import collate
+from crema_tools.loading.transforms import to_model_input
+from crema_tools.media.decode import MediaError
+from crema_tools.representations import BuildOptions, get_representation, load_options
+from crema_tools.representations.steps import extract_file
 
 VIDEO_SUFFIXES = (".flv", ".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
 
