@@ -156,14 +156,14 @@ def ffmpeg_3d(raw: Path, ids: list[str], scale: str = "224:224") -> None:
 def build_case(raw: Path, out: Path, variants: list[str], workers: int, ids: list[str], face_crop: str = "") -> None:
     """face_crop: "" (none), "per clip" (MTCNN on the CPU in the workers, a clip per call: the CPU's
     way) or "batched" (16 clips per call on the build's device between two passes: the GPU's way)."""
-    from crema_tools.builder import pipeline
+    from crema_tools.builder import plan
 
-    batched_on = pipeline.FACE_TRACK_BATCHED_ON
-    pipeline.FACE_TRACK_BATCHED_ON = ("cpu", "cuda") if face_crop == "batched" else ()
+    batched_on = plan.FACE_TRACK_BATCHED_ON
+    plan.FACE_TRACK_BATCHED_ON = ("cpu", "cuda") if face_crop == "batched" else ()
     try:
         build(raw, out, variants, workers=workers, progress=False, clip_ids=ids, face_crop=bool(face_crop))
     finally:
-        pipeline.FACE_TRACK_BATCHED_ON = batched_on
+        plan.FACE_TRACK_BATCHED_ON = batched_on
 
 
 # ---------------------------------------------------------------- interleaved timing

@@ -58,7 +58,7 @@ def timed(fn, *args, **kw) -> tuple[float, float]:
 
 def process_start() -> float:
     """Wall seconds for a new process to import the builder and load MTCNN, as `crema-tools build` does."""
-    code = ("import numpy as np; from crema_tools.builder import pipeline; from crema_tools.faces import detect_faces; "
+    code = ("import numpy as np; from crema_tools.builder import pipeline; from crema_tools.media.faces import detect_faces; "
             "detect_faces([np.zeros((360, 480, 3), np.uint8)])")
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

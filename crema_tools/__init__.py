@@ -2,7 +2,8 @@
 
 `crema_tools.load(path_or_repo_id, variant, split)` gives a torch-ready dataset (and
 `crema_tools.collate` batches 3D clips of their own lengths); `crema_tools.build(...)` builds
-configs; `crema_tools.corpus` describes the corpus; `crema_tools.variants` the representations.
+configs; `crema_tools.corpus` describes the corpus; `crema_tools.representations` the representations
+(one module each).
 """
 
 __version__ = "0.2.0"

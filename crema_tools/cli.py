@@ -11,6 +11,7 @@ import typer
 
 from . import __version__
 from .errors import CremaToolsError
+from .representations import REPRESENTATIONS
 
 app = typer.Typer(
     help="Turn the CREMA-D corpus into reproducible, Hub-ready emotion-recognition datasets.\n\n"
@@ -49,8 +50,7 @@ def _default_workers() -> int:
 def build(
     variant: List[str] = typer.Option(
         ..., "--variant", "-v",
-        help="Representation to build; repeat for several (one pass serves all): "
-        "2d-audio, 2d-vision, 2d-multimodal, 3d-audio, 3d-vision, 3d-multimodal, ogm-ge.",
+        help="Representation to build; repeat for several (one pass serves all): " + ", ".join(REPRESENTATIONS) + ".",
     ),
     raw: Optional[Path] = typer.Option(
         None, help="CREMA-D folder holding VideoFlash/ and AudioWAV/. Default: ./CREMA-D if it exists, "

@@ -1,7 +1,7 @@
 """`build()`: plan, run, finalise; every requested representation written as WebDataset shards in one pass.
 
-The parts live in their own modules (see `crema_tools.builder`). `plan_build` checks the arguments, finds the clips and fixes their order (a seeded shuffle) and
-splits. The ordered clips are cut into work units of `unit_clips` clips (`UNIT_CLIPS` by
+Its parts live in their own modules (see `crema_tools.builder`). `plan_build` checks the
+arguments, finds the clips and fixes their order (a seeded shuffle) and splits. The ordered clips are cut into work units of `unit_clips` clips (`UNIT_CLIPS` by
 default): unit u holds clips [u * unit_clips, (u + 1) * unit_clips) of that order and writes,
 for each variant, one shard per split, `<split>-<u:05d>.tar` (a split with no sample in the
 unit has no shard from it, so the numbers of a split's shards may skip). `run_build` decodes
