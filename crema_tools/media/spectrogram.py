@@ -52,23 +52,24 @@ def _transform():
     )
 
 
-@lru_cache(maxsize=4)
-def _resampler(rate: int):
+@lru_cache(maxsize=8)
+def _resampler(rate: int, target: int = SAMPLE_RATE):
     import torchaudio
 
     kw = {k: RESAMPLER[k] for k in ("resampling_method", "lowpass_filter_width", "rolloff", "beta")}
-    return torchaudio.transforms.Resample(rate, SAMPLE_RATE, **kw)  # the sinc kernel, computed once per rate
+    return torchaudio.transforms.Resample(rate, target, **kw)  # the sinc kernel, computed once per pair of rates
 
 
-def resample(samples: np.ndarray, rate: int) -> torch.Tensor:
-    """Mono float32 samples at `rate` -> a 1-D tensor at 22,050 Hz."""
+def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> torch.Tensor:
+    """Mono float32 samples at `rate` -> a 1-D tensor at `target` Hz (the paper's 22,050 by default),
+    through the same steep windowed-sinc filter whichever way the rate goes."""
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    if rate == SAMPLE_RATE:
+    if rate == target:
         return x
     with torch.inference_mode():
-        return _resampler(rate)(x)
+        return _resampler(rate, target)(x)
 
 
 def mel_power(signal: torch.Tensor) -> torch.Tensor:

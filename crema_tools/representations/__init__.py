@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 
 from ..errors import LoadError
-from . import clip3d, image2d, ogm_ge
+from . import clip3d, fbank, image2d, ogm_ge, waveform
 from .base import BuildOptions, Features, Representation, Step, VariantError
 from .options import LoadOptions
 
@@ -20,6 +20,8 @@ REPRESENTATIONS: dict[str, Representation] = {
         *image2d.REPRESENTATIONS,  # 2d-audio, 2d-vision, 2d-multimodal
         *clip3d.REPRESENTATIONS,  # 3d-audio, 3d-vision, 3d-multimodal
         ogm_ge.OGM_GE,
+        fbank.FBANK,  # Kaldi fbank at 16 kHz: HiCMAE, MAE-DFER, AVF-MAE++, MMPareto
+        waveform.WAVEFORM_16K,  # the 16 kHz waveform: speech SSL encoders (EmoBox)
     )
 }
 PAPER_2D = tuple(name for name, r in REPRESENTATIONS.items() if r.paper and r.layout == "image")

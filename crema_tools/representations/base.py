@@ -35,8 +35,6 @@ WIDE_WIDTH = 448  # face (or frame) and spectrogram side by side
 MODALITIES = ("audio", "vision", "multimodal")
 SPLIT_FAMILIES = ("2d", "3d")
 """The protocols' two split families: the paper split its 2D and 3D experiments differently."""
-LAYOUTS = ("image", "clip", "ogm-ge")
-"""What one loaded sample is: one image (C, H, W), a clip of frames (T, C, H, W), or OGM-GE's tuple."""
 
 
 class VariantError(CremaToolsError, ValueError):
@@ -131,7 +129,7 @@ class Representation:
     name: str
     modality: str  # "audio", "vision" or "multimodal"
     split_family: str  # "2d" or "3d": which of a protocol's splits it takes
-    layout: str  # "image", "clip" or "ogm-ge": what a loaded sample is
+    layout: str  # what a loaded sample is: "image" (C, H, W), "clip" (T, C, H, W), or the representation's own
     description: str
     shape: str  # the tensor shape `crema_tools.load` yields, as documented
     members: dict = field(default_factory=dict)  # tar member -> Hugging Face feature dtype
