@@ -90,8 +90,13 @@ def step_video_24fps(raw: Path, f: Features, face_crop: bool = False) -> None:
 
 VIDEO_PARAMS = {"fps": video3d.FPS, "size": [video3d.SIZE, video3d.SIZE], "resampling": "by timestamp",
                 "storage": video3d.CODEC, "resize": video3d.RESIZE, "face_crop": False}
+SQUEEZED_RESIZE = {"at": "load", "by": "Pillow Image.resize on the YUV planes (the device transform repeats its "
+                   "fixed-point arithmetic exactly)", "kernel": "bilinear (triangle)", "antialias": True, "to": "208 wide"}
 MEL_3D_PARAMS = {**spectrogram.PARAMS, "storage": "float16 dB re clip max, floored at -80 dB, shape (n_mels, columns)",
-                 "chunks": "chunk i = the mel columns centred in [i/24, (i+1)/24) s; each resized to 224x224 when loaded"}
+                 "chunks": "chunk i = the mel columns centred in [i/24, (i+1)/24) s; each resized to 224x224 when loaded",
+                 "resize": {"at": "load (loader and device transform alike)", "kernel": "linear along each axis "
+                            "(torch interpolate, align_corners False)", "antialias": False,
+                            "on": "the mel scaled to [0, 1]; squeezed layout: chunks 16 wide"}}
 METADATA_FIELDS = {"n_frames": "int64", "fps": "int64", "face_keyframes_found": "int64"}
 
 
@@ -275,7 +280,10 @@ class PaperClip(Representation):
         object.__setattr__(self, "members", {**({"mp4": "binary"} if self.has_vision else {}),
                                              **({"npy": {"list": {"list": "float16"}}} if self.has_audio else {})})
         object.__setattr__(self, "needs", tuple(PARTS[p][0] for p in parts))
-        object.__setattr__(self, "params", {k: v for p in parts for k, v in PARTS[p][1].items()})
+        params = {k: v for p in parts for k, v in PARTS[p][1].items()}
+        if self.modality == "multimodal":  # the squeezed layout (VideoMAE's input) narrows the frames
+            params["video"] = {**params["video"], "squeezed_resize": SQUEEZED_RESIZE}
+        object.__setattr__(self, "params", params)
         object.__setattr__(self, "stores", frozenset(p for p in parts))
 
     def steps(self, options: BuildOptions) -> tuple[Step, ...]:

@@ -69,9 +69,13 @@ def dynamic_range_flag(f: Features) -> list[dict]:
 
 
 FACE_PARAMS = {"detector": "facenet-pytorch MTCNN", "min_face_size": 40, "crop": "square, 20% margin", "size": SIZE,
-               "frame": "middle (half the duration)", "no_face": "centre square crop, face_found false"}
+               "frame": "middle (half the duration)", "no_face": "centre square crop, face_found false",
+               "resize": {"by": "Pillow Image.resize", "kernel": "bilinear (triangle)", "antialias": True,
+                          "on": "the RGB crop, uint8"}}
 MEL_IMAGE_PARAMS = {**spectrogram.PARAMS, "image": "dB re clip max, -80..0 dB -> 0..255, low frequencies at the bottom",
-                    "size": [SIZE, SIZE]}
+                    "size": [SIZE, SIZE],
+                    "resize": {"by": "torch.nn.functional.interpolate", "kernel": "bilinear", "align_corners": False,
+                               "antialias": False, "on": "the float32 dB mel, before it is scaled to 0..255"}}
 PARTS = {"face": ("middle_frame", {"face": FACE_PARAMS}), "mel": ("mel", {"spectrogram": MEL_IMAGE_PARAMS})}
 
 

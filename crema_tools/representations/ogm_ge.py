@@ -215,6 +215,8 @@ def _params() -> dict:
                        "full size (480 x 360 each); n_frames and frame_indices in the sample's json",
             "at load": "frames picked per clip (random at training, the first at test), RandomResizedCrop(224) and "
                        "horizontal flip at training, Resize((224, 224)) at test, ImageNet mean and std",
+            "resize": {"at": "load", "by": "torchvision transforms on PIL images (as CramedDataset)",
+                       "kernel": "bilinear", "antialias": True},
         },
         "spectrogram": {"source": "AudioWAV (the FLV's audio track when there is no WAV)", **STFT_PARAMS,
                         "resampling": spectrogram.PARAMS.get("resampling")},
