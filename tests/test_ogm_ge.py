@@ -21,6 +21,7 @@ librosa's STFT and ours agree to 3e-7 of the peak, so that check allows float16 
 
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ import torch
 from helpers import shard_samples
 from PIL import Image
 
+import crema_tools
 from crema_tools import ogm_ge
 from crema_tools.builder.pipeline import build
 from crema_tools.corpus import EMOTIONS, OGM_GE_CLASS_ORDER, assign_splits
@@ -204,3 +206,33 @@ def test_crema_tools_load_yields_their_items(built):
         crema_tools.load(built, "2d-audio", "train", layout="ogm-ge")
     with pytest.raises(LoadError, match="channels and dtype do not apply"):
         crema_tools.load(built, "ogm-ge", "train", dtype="uint8")
+
+
+def test_fixed_pick_is_the_frame_their_loader_opens(built, tmp_path):
+    """CramedDataset reads `image_samples[i]` of an unsorted `os.listdir` of the folder their
+    `video2frame_update` wrote (`{count:05d}.jpg` for counts 0, 30, 60, ...): whichever file this
+    filesystem lists first, every epoch. `frame_pick="fixed"` with that frame's index gives it."""
+    samples = dict(shard_samples(built / "ogm-ge"))
+    key, m = next((k, m) for k, m in samples.items() if json.loads(m["json"])["n_frames"] == 3)
+    meta = json.loads(m["json"])
+    folder = tmp_path / "Image-01-FPS" / key
+    folder.mkdir(parents=True)
+    for count in meta["frame_indices"]:
+        (folder / "{0:05d}.jpg".format(count)).write_bytes(b"")
+    image_samples = os.listdir(folder)  # their code, --fps 1: image_samples[0]
+    index = sorted(image_samples).index(image_samples[0])
+    strip = Image.open(io.BytesIO(m["jpg"])).convert("RGB")
+    width = strip.width // meta["n_frames"]
+    theirs = ogm_ge.image_transform(False)(strip.crop((index * width, 0, (index + 1) * width, strip.height)))
+    for _ in range(3):  # the same frame every time, in training too (random crops aside)
+        _, images, _ = ogm_ge.decode(m, meta, pick="fixed", fixed_index=index)
+        assert torch.equal(images[:, 0], theirs)
+        torch.manual_seed(0)
+        a = ogm_ge.decode(m, meta, train=True, pick="fixed", fixed_index=index)[1]
+        torch.manual_seed(0)
+        b = ogm_ge.image_transform(True)(strip.crop((index * width, 0, (index + 1) * width, strip.height)))
+        assert torch.equal(a[:, 0], b)
+    item = next(iter(crema_tools.load(built, "ogm-ge", "test", frame_pick="fixed", fixed_index=index)))
+    assert item[1].shape == (3, 1, 224, 224)
+    with pytest.raises(LoadError, match="frame_pick must be one of random, first, fixed"):
+        crema_tools.load(built, "ogm-ge", "test", frame_pick="listed")

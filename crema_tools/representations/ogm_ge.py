@@ -42,7 +42,12 @@ JPEG_QUALITY = 95  # OpenCV's cv2.imencode default, which their preprocessing sc
 CLASS_ORDERS: dict[str, tuple[str, ...]] = {"ogm-ge": OGM_GE_CLASS_ORDER, "crema-d": EMOTIONS}
 """Label orders `decode` offers: OGM-GE's (NEU, HAP, SAD, FEA, DIS, ANG) or crema-tools' (ANG, DIS,
 FEA, HAP, NEU, SAD, the `cls` member and the `label` field of every sample)."""
-PICKS = ("random", "first")
+PICKS = ("random", "first", "fixed")
+LISTED_FIRST = 1
+"""The frame OGM-GE's loader opens with `--fps 1`: the first name `os.listdir` gives in the clip's
+folder of `00000.jpg`, `00030.jpg`, ... On ext4 (hashed directory order, the same for every folder of
+one filesystem) that was `00030.jpg`, the 1 s frame, for every clip; another filesystem may list
+another first: `fixed_index` sets it."""
 
 STFT_PARAMS = {
     "sample_rate": SAMPLE_RATE, "resampler": "crema_tools.spectrogram.resample",
@@ -79,17 +84,20 @@ def log_stft(signal) -> np.ndarray:
         return torch.log(s.abs() + LOG_EPS).numpy()
 
 
-def frame_picks(n: int, frames: int, pick: str, generator=None) -> list[int]:
+def frame_picks(n: int, frames: int, pick: str, generator=None, fixed_index: int = LISTED_FIRST) -> list[int]:
     """Which of a clip's `n` stored frames to use, in time order.
 
-    "random": `frames` distinct frames drawn uniformly and sorted (OGM-GE's `select_index`);
-    with fewer than `frames` stored, drawn with replacement. "first": the first `frames`, the
-    last one repeated when the clip has fewer.
+    "random": `frames` distinct frames drawn uniformly and sorted (OGM-GE's `select_index`, as the
+    works that fixed their loader use it); with fewer than `frames` stored, drawn with replacement.
+    "first": the first `frames`, the last one repeated when the clip has fewer. "fixed": their
+    loader's own behaviour, the same frames every epoch: from `fixed_index` on (see LISTED_FIRST).
     """
     import torch
 
     if pick == "first":
         return [min(i, n - 1) for i in range(frames)]
+    if pick == "fixed":
+        return [min(fixed_index + i, n - 1) for i in range(frames)]
     if n >= frames:
         return sorted(torch.randperm(n, generator=generator)[:frames].tolist())
     return sorted(torch.randint(n, (frames,), generator=generator).tolist())
@@ -115,7 +123,7 @@ def label_index(emotion: str, class_order: str = "ogm-ge") -> int:
 
 def decode(members: dict[str, bytes], meta: dict, *, class_order: str = "ogm-ge", frames: int = 1,
            train: bool = False, pick: str | None = None,
-           generator=None) -> tuple:
+           generator=None, fixed_index: int = LISTED_FIRST) -> tuple:
     """One `ogm-ge` sample as OGM-GE's `CramedDataset.__getitem__` returns it.
 
     `members`: the sample's tar members by extension (`jpg`, `npy`; others are ignored); `meta`:
@@ -125,7 +133,8 @@ def decode(members: dict[str, bytes], meta: dict, *, class_order: str = "ogm-ge"
       channel with `spec.unsqueeze(1)`;
     - images: float32 (3, frames, 224, 224), ImageNet-normalised: `frames` (their `--fps`) of
       the clip's 1 fps frames, in time order, picked by `pick` ("random" by default when
-      `train`, else "first"), each transformed as their train or test transform;
+      `train`, else "first"; "fixed": their loader's, `fixed_index` on), each transformed as their
+      train or test transform;
     - label: int, in `class_order` ("ogm-ge": NEU, HAP, SAD, FEA, DIS, ANG; "crema-d": ANG,
       DIS, FEA, HAP, NEU, SAD, as the sample's `label`).
 
@@ -154,7 +163,7 @@ def decode(members: dict[str, bytes], meta: dict, *, class_order: str = "ogm-ge"
         raise LoadError(f"{clip}: a {strip.width}-pixel-wide strip does not hold {n} frames")
     width, transform = strip.width // n, image_transform(bool(train))
     images = torch.stack([transform(strip.crop((i * width, 0, (i + 1) * width, strip.height)))
-                          for i in frame_picks(n, frames, pick, generator)], dim=1)
+                          for i in frame_picks(n, frames, pick, generator, fixed_index)], dim=1)
     return torch.from_numpy(spec.astype(np.float32)), images, label
 
 
@@ -232,6 +241,8 @@ class OgmGeOptions:
     layout: str | None = option(None, "the ogm-ge config")  # "ogm-ge": items as OGM-GE's dataset returns them (the only layout)
     frames_per_clip: int = option(1, "the ogm-ge config")  # 1 fps frames per clip (OGM-GE's --fps)
     class_order: str = option("ogm-ge", "the ogm-ge config")  # label order of the items, "ogm-ge" or "crema-d"
+    frame_pick: str | None = option(None, "the ogm-ge config")  # None: "random" at training, "first" at test; or "fixed"
+    fixed_index: int = option(LISTED_FIRST, "the ogm-ge config")  # "fixed": the first frame their loader opens
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,10 +272,15 @@ class OgmGe(Representation):
     def check_options(self, opts: OgmGeOptions) -> None:
         if opts.layout not in (None, "ogm-ge"):
             raise LoadError(f"ogm-ge: layout must be 'ogm-ge', not {opts.layout!r}")
+        if opts.frame_pick is not None and opts.frame_pick not in PICKS:
+            raise LoadError(f"frame_pick must be one of {', '.join(PICKS)}, not {opts.frame_pick!r}")
+        if isinstance(opts.fixed_index, bool) or not isinstance(opts.fixed_index, int) or opts.fixed_index < 0:
+            raise LoadError(f"fixed_index must be a frame index (0, 1, ...), not {opts.fixed_index!r}")
 
     def decode(self, members: dict[str, bytes], meta: dict, opts: OgmGeOptions, split: str):
         """OGM-GE's `(spectrogram, images, label)`, their train or test transforms by split."""
-        return decode(members, meta, class_order=opts.class_order, frames=opts.frames_per_clip, train=split == "train")
+        return decode(members, meta, class_order=opts.class_order, frames=opts.frames_per_clip, train=split == "train",
+                      pick=opts.frame_pick, fixed_index=opts.fixed_index)
 
     def preview(self, members: dict[str, bytes]):
         from ..media.pictures import SPEC_W, array_panel, image_panel, stacked
