@@ -10,6 +10,9 @@ The dataset is a stream built for training on one or many processes:
   device by `crema_tools.transforms.to_model_input`);
 - 3D clips keep their own length, are padded to `pad_to` frames with a mask, or have
   `sample_frames` taken evenly; `collate` pads a batch of clips of different lengths.
+
+What a sample becomes is its representation's business (`Representation.decode`, with the load
+options it defines and checks); this module only finds, deals, shuffles and reads the shards.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ class NoOptions:
     """A representation without load options of its own."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Representation:
     """One config: its facts as fields, its behaviour as the hooks below (see the module docstring)."""
 
