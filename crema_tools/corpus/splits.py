@@ -1,7 +1,9 @@
 """Train/test splits as a pure function of (official clip list, protocol, seed, family[, fold]).
 
 A clip's split never depends on which files are on disk: a build of a subset agrees with a build
-of the whole corpus, and two groups using the same protocol and seed get the same split.
+of the whole corpus, and two groups using the same protocol and seed get the same split. The one
+exception is the `split-file` protocol (`SPLIT_FILE`), whose split is a lab's published file
+(`crema_tools.corpus.split_files`): a pure function of that file's bytes instead.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import hashlib
 import random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import CremaToolsError
 from . import metadata
 from .clips import Clip
+
+if TYPE_CHECKING:
+    from .split_files import SplitFile
 
 PAPER_VIDEO_UNUSABLE = ("1064_TIE_SAD_XX", "1076_MTI_NEU_XX", "1076_MTI_SAD_XX")
 """The three clips whose video cannot be used at all (no duration, very short, error picture).
@@ -52,7 +57,9 @@ class Protocol:
     """Said after the range of valid folds, when that range may surprise."""
     left_out: Callable[[str], str | None] | None = None
     """Why the protocol leaves a clip out of every split (None: it does not), for protocols that
-    leave clips out whatever the family. None for the protocols that came before it."""
+    leave clips out whatever the family: the build does not decode those clips and reports them as
+    skipped with this reason. None for the protocols that came before it, whose builds decode
+    every clip (their shards stay byte for byte what they were)."""
 
     def fold_range(self, folds: int = DEFAULT_FOLDS) -> tuple[int, int]:
         """The first and last valid fold numbers."""
@@ -175,7 +182,7 @@ def _hicmae(ids: tuple[str, ...], seed: int, family: str, fold: int, folds: int)
     against their code, and it is what their files were made by. Their ten published split files
     ship as package data all the same (`hicmae_split0K_{train,test}.txt`, MIT license), as the
     evidence: tests/test_protocols.py checks this function against them clip for clip, fold by
-    fold, so the two cannot drift apart unnoticed.
+    fold, so the two cannot drift apart unnoticed (and `--split-file` reads those files as they are).
     """
     tested = _hicmae_test_actors(fold)
     return {cid: "test" if Clip.parse(cid).actor_id in tested else "train" for cid in ids if cid not in HICMAE_LEFT_OUT}
@@ -244,14 +251,61 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
+def _needs_a_file(*args) -> dict[str, str]:
+    raise SplitError("protocol 'split-file' needs a split file: pass --split-file PATH (split_file= in Python)")
+
+
+SPLIT_FILE = Protocol(
+    "split-file",
+    "a lab's published split, read from --split-file (OGM-GE / PMR `clip_id,label` CSV, HiCMAE `path path label` "
+    "lines, EmoBox JSON lines, or `clip_id,split` CSV): each clip in the split the file gives it, the same for 2D "
+    "and 3D and for every seed; clips the file does not list are left out",
+    ("train", "validation", "test"),
+    _needs_a_file,
+)
+"""The protocol of a build given --split-file. Not in PROTOCOLS, whose splits are pure functions of
+(official list, protocol, seed, fold): this one is a function of the file's bytes
+(`crema_tools.corpus.split_files.SplitFile`)."""
+
 FAMILIES = ("2d", "3d")
 
 
+def protocol_names() -> list[str]:
+    """Every protocol name `--protocol` takes."""
+    return [*PROTOCOLS, SPLIT_FILE.name]
+
+
 def get_protocol(name: str) -> Protocol:
-    """The protocol called `name`; a SplitError lists the names."""
+    """The protocol called `name`, split-file included; a SplitError lists the names."""
+    if name == SPLIT_FILE.name:
+        return SPLIT_FILE
     if name not in PROTOCOLS:
-        raise SplitError(f"unknown protocol {name!r}: choose one of {', '.join(PROTOCOLS)}")
+        raise SplitError(f"unknown protocol {name!r}: choose one of {', '.join(protocol_names())}")
     return PROTOCOLS[name]
+
+
+def resolve_protocol(protocol: str | None, split_file: object | None = None) -> str:
+    """The protocol a build uses: `paper` when none is named, `split-file` when a split file is given.
+
+    A split file goes with the split-file protocol only, and that protocol needs one.
+    """
+    if protocol is None:
+        return SPLIT_FILE.name if split_file is not None else "paper"
+    get_protocol(protocol)
+    if split_file is not None and protocol != SPLIT_FILE.name:
+        raise SplitError(f"--split-file gives the split itself: leave --protocol {protocol} out "
+                         f"(or pass --protocol {SPLIT_FILE.name})")
+    if split_file is None and protocol == SPLIT_FILE.name:
+        _needs_a_file()
+    return protocol
+
+
+def left_out_reason(protocol: str, split_file: SplitFile | None = None) -> Callable[[str], str | None] | None:
+    """Why the protocol leaves a clip out of every split, for protocols whose builds do not decode
+    the clips they leave out (hicmae, split-file); None for the others."""
+    if protocol == SPLIT_FILE.name and split_file is not None:
+        return split_file.left_out_reason
+    return get_protocol(protocol).left_out
 
 
 def _fold_text(p: Protocol, folds: int = DEFAULT_FOLDS, note: bool = True) -> str:
@@ -300,17 +354,25 @@ def check_fold(protocol: str, fold: int | None, folds: int = DEFAULT_FOLDS) -> N
 
 @lru_cache(maxsize=64)
 def assign_splits(
-    protocol: str, seed: int = 0, family: str = "2d", *, fold: int | None = None, folds: int = DEFAULT_FOLDS
+    protocol: str, seed: int = 0, family: str = "2d", *, fold: int | None = None, folds: int = DEFAULT_FOLDS,
+    split_file: SplitFile | None = None,
 ) -> dict[str, str]:
     """Map every official clip id covered by the protocol to its split name.
 
     `fold` picks the fold of a cross-validation protocol (`speaker-kfold`: 0..folds-1; `hicmae`:
-    1..5, HiCMAE's numbering); it is required there and refused elsewhere.
+    1..5, HiCMAE's numbering); it is required there and refused elsewhere. `split_file` (a
+    `SplitFile`) is the split of the `split-file` protocol, required there and refused elsewhere.
     """
     p = get_protocol(protocol)
     if family not in FAMILIES:
         raise SplitError(f"unknown family {family!r}: choose one of {', '.join(FAMILIES)}")
     _check_folds(p, fold, folds)
+    if p is SPLIT_FILE:
+        if split_file is None:
+            _needs_a_file()
+        return dict(split_file.assignment)
+    if split_file is not None:
+        resolve_protocol(protocol, split_file)  # says to leave --protocol out
     if p.folds:
         return p.assign(metadata.official_clip_ids(), seed, family, fold, folds)
     return p.assign(metadata.official_clip_ids(), seed, family)
