@@ -1,8 +1,10 @@
-"""Builds under --protocol hicmae and --split-file: what report.json, the card and inspect say (split
-file, skipped clips, actors in more than one split); one folder, one split file."""
+"""Builds under --protocol hicmae and --split-file: what report.json, the card, inspect and the model zoo's
+run record say (split file, skipped clips, actors in more than one split); one folder, one split file."""
 
 import hashlib
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -141,3 +143,24 @@ def test_a_paper_build_reports_the_actors_its_splits_share(corpus, tmp_path):
     assert report["actors"]["per_split"] == {s: len(a) for s, a in parts.items() if a}
     assert report["split_file"] is None and report.provenance["split_file"] is None
 
+
+def test_the_run_record_of_a_model_names_the_split_file(file_built):
+    from model_zoo.run_metrics import RunMetrics
+    from model_zoo.train import run_record
+
+    out, path = file_built
+    report = Report.load(out / "2d-audio" / "report.json")
+    args = SimpleNamespace(model="resnet18", variant="2d-audio", recipe=None, data=str(out), epochs=1, batch_size=2,
+                           gradient_accumulation_steps=1, lr=1e-4, schedule="constant", dropout=0.0, channels=3, frames=None,
+                           pretrained=False, precise_bn_batches=0, recipe_values={})
+    accelerator = SimpleNamespace(num_processes=1, mixed_precision="no")
+    record = run_record(args, 0, accelerator, report, out / "2d-audio", "held-out 10% of train", 4)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert record["split_file"] == {"name": "split.csv", "sha256": sha, "format": "clip-split-csv"}
+    assert record["protocol"] == "split-file" and record["actors_in_more_than_one_split"] == 2
+    run = RunMetrics.checked({**record, "splits": {"test": {"samples": 2, "accuracy": 0.5}}})
+    assert run.split_file["sha256"] == sha
+    assert run.group == ("resnet18", "2d-audio", f"split-file split.csv (sha256 {sha[:12]})", "synthetic")
+    with pytest.raises(Exception, match='split_file should be an object {"name", "sha256"}'):
+        RunMetrics.checked({**record, "split_file": "split.csv", "splits": {"test": {"samples": 2, "accuracy": 0.5}}})
+    json.dumps(record)  # metrics.json takes it as it is
