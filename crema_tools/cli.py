@@ -57,10 +57,22 @@ def build(
         "else the built-in synthetic sample."),
     out: Path = typer.Option(Path("crema-d-datasets"),
                              help="Dataset folder to write (a Hugging Face dataset repository layout)."),
-    protocol: str = typer.Option("paper", help="Split protocol: paper (random over clips, as the reference paper), "
-                                 "speaker (actor-disjoint 60/20/20 by sex), audeering (the published actor split), "
-                                 "ogm-ge (the OGM-GE release's 6,698/744 split), speaker-kfold (with --fold)."),
-    fold: Optional[int] = typer.Option(None, help="speaker-kfold: which of the 5 actor-disjoint folds is the test part (0-4)."),
+    protocol: Optional[str] = typer.Option(
+        None, help="Split protocol: paper (random over clips, as the reference paper; the default), "
+        "speaker (actor-disjoint 60/20/20 by sex), audeering (the published actor split), "
+        "ogm-ge (the OGM-GE release's 6,698/744 split), speaker-kfold (with --fold 0-4), "
+        "hicmae (HiCMAE's 5 actor-disjoint folds, with --fold 1-5), split-file (with --split-file; "
+        "the default when it is given). report.json, the card and inspect say how many actors appear "
+        "in more than one split."),
+    fold: Optional[int] = typer.Option(None, help="Which fold is the test part: speaker-kfold 0-4 (of its 5 "
+                                       "actor-disjoint folds); hicmae 1-5 (HiCMAE's numbering)."),
+    split_file: Optional[List[Path]] = typer.Option(
+        None, "--split-file",
+        help="A lab's published split, detected from the content: OGM-GE/PMR clip_id,label CSV, HiCMAE "
+        "'path path label' lines, EmoBox JSON lines (each one file per split, the split named by the file: "
+        "train, test, valid(ation)), or a clip_id,split CSV. Repeat it for each file, or give a folder of "
+        "them. Checked whole before anything is built; clips it does not list are reported as skipped; its "
+        "name and sha256 go into report.json, the card and the models' metrics."),
     seed: int = typer.Option(0, help="Seed of the split and of the shard order."),
     workers: int = typer.Option(_default_workers(), help="Decoding processes (0: decode in this process)."),
     device: Optional[str] = typer.Option(None, help="Device for face detection (MTCNN, 2D crops and --face-crop): cpu, cuda. "
@@ -84,7 +96,7 @@ def build(
 
     rank = os.environ.get("RANK", "0") or "0"
     try:  # arguments first: a typo costs nothing, not a sample corpus written first
-        check_options(variant, protocol, seed, workers, fold, unit_size)
+        check_options(variant, protocol, seed, workers, fold, unit_size, split_file or None)
     except CremaToolsError as e:
         fail(str(e))
     if raw is None:
@@ -98,7 +110,8 @@ def build(
             raw = ensure_sample()
     try:
         reports = run_build(raw, out, variant, protocol=protocol, seed=seed, workers=workers, device=device,
-                            face_crop=face_crop, fold=fold, force=force, unit_clips=unit_size)
+                            face_crop=face_crop, fold=fold, force=force, unit_clips=unit_size,
+                            split_file=split_file or None)
     except SaidByProcessZero:
         raise typer.Exit(2) from None
     except CremaToolsError as e:
@@ -188,7 +201,8 @@ def inspect_command(
     sheet_dir: Path = typer.Option(Path("crema-tools-inspect"), help="Folder for the contact sheets (<variant>.png); keep it outside the dataset folder."),
     per_emotion: int = typer.Option(4, help="Samples per emotion on each contact sheet (0: no sheets)."),
 ) -> None:
-    """Counts per split, emotion, intensity and actor sex; skipped clips; face-detection failures; shard sizes; contact sheets."""
+    """Counts per split, emotion, intensity and actor sex; actors shared between splits; skipped clips; face-detection
+    failures; shard sizes; contact sheets."""
     from .ops.inspect import inspect_dataset
 
     try:

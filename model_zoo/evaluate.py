@@ -92,7 +92,9 @@ def main(argv=None) -> dict:
         report = loader.dataset.report
         provenance = report.provenance
         result = {"model": cfg.model_name, "variant": variant, "split": args.split,
-                  **{k: provenance[k] for k in ("protocol", "seed", "fold", "source")}, **result}
+                  **{k: provenance[k] for k in ("protocol", "seed", "fold", "source")},
+                  "split_file": report.split_file and {k: report.split_file.get(k) for k in ("name", "sha256", "format")},
+                  **result}
         (out / f"eval-{args.split}.json").write_text(json.dumps(result, indent=2) + "\n")
         plot_confusion(np.array(result["confusion"]), out / f"confusion-{args.split}.png",
                        f"{cfg.model_name} on {variant} {args.split} ({report['protocol']}): "

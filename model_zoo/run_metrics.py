@@ -73,6 +73,10 @@ def check_metrics(metrics: Any, where: str = "metrics") -> dict:
     for key in ("model", "variant", "protocol", "source", "recipe"):
         if metrics.get(key) is not None and not isinstance(metrics[key], str):
             bad(key, "a string")
+    split_file = metrics.get("split_file")
+    if split_file is not None and not (isinstance(split_file, dict) and isinstance(split_file.get("name"), str)
+                                       and isinstance(split_file.get("sha256"), str)):
+        bad("split_file", 'an object {"name", "sha256"}')
     return metrics
 
 
@@ -80,7 +84,8 @@ class RunMetrics(Mapping):
     """One training run's results and how they were made (metrics.json), or the mean over several runs.
 
     Keys written by `model_zoo.train`: the run record (model, variant, recipe, protocol, seed (of
-    the split), fold, training_seed, source, dataset, training, versions), best_epoch, history,
+    the split), fold, split_file ({name, sha256, format} of a split-file build, else None),
+    actors_in_more_than_one_split, training_seed, source, dataset, training, versions), best_epoch, history,
     splits ({split: the scores of `metrics.scores`, breakdowns, human, predictions}), human and
     data. A card for one run of several also carries `summary` ({split: {metric: {mean, std}}}) and
     `seeds`. Wrapping a dict does not check it (the report summarises hand-made runs too); `load`
@@ -165,6 +170,11 @@ class RunMetrics(Mapping):
         return self.document.get("fold")
 
     @property
+    def split_file(self) -> dict | None:
+        """The split file the data was built from ({"name", "sha256", "format"}), None for the built-in protocols."""
+        return self.document.get("split_file")
+
+    @property
     def training_seed(self) -> int | None:
         return self.document.get("training_seed")
 
@@ -175,8 +185,14 @@ class RunMetrics(Mapping):
 
     @property
     def group(self) -> tuple:
-        """The run's `GROUP` values: (model, variant, protocol, source), "?" for a source not recorded."""
-        return self.model, self.variant, self.protocol, self.document.get("source", "?")
+        """The run's `GROUP` values: (model, variant, protocol, source), "?" for a source not recorded.
+
+        The protocol of a split-file run names the file and its sha256, so runs on two different
+        split files are never averaged together."""
+        protocol = self.protocol
+        if self.split_file is not None:
+            protocol = f"{protocol} {self.split_file.get('name')} (sha256 {str(self.split_file.get('sha256'))[:12]})"
+        return self.model, self.variant, protocol, self.document.get("source", "?")
 
     def training_seeds(self) -> list[int]:
         """The training seeds behind the figures: `seeds` for several runs, else the run's own."""

@@ -346,6 +346,9 @@ def run_record(args, seed, accelerator, report, folder: Path, val_name: str, tra
     return {
         "model": args.model, "variant": args.variant, "recipe": args.recipe,
         **{k: report.provenance[k] for k in ("protocol", "seed", "fold")},
+        "split_file": ({k: report.split_file.get(k) for k in ("name", "sha256", "format")}
+                       if report.split_file is not None else None),
+        "actors_in_more_than_one_split": report.actors_in_several_splits,
         "training_seed": seed, "source": report.provenance["source"],
         "dataset": {"path_or_repo": str(args.data), "revision": revision, "config": args.variant,
                     "built_with": report.get("crema_tools_version")},

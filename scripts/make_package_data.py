@@ -23,6 +23,10 @@ OUT = Path(__file__).resolve().parents[1] / "crema_tools" / "corpus" / "data"
 # The OGM-GE release's CREMA-D split (MIT license), copied byte for byte: CRLF line endings kept.
 OGM_GE = {"ogm-ge/train.csv": "ogm_ge_train.csv", "ogm-ge/test.csv": "ogm_ge_test.csv",
           "ogm-ge/LICENSE": "ogm_ge_LICENSE.txt"}
+# HiCMAE's 5 speaker-independent folds (MIT license), reduced to `clip_id label` lines, copied byte
+# for byte: the hicmae protocol is tested against them clip for clip.
+HICMAE = {f"hicmae/split0{k}_{part}.txt": f"hicmae_split0{k}_{part}.txt" for k in range(1, 6) for part in ("train", "test")}
+HICMAE["hicmae/LICENSE"] = "hicmae_LICENSE.txt"
 LETTERS = "ADFHNS"
 MODALITIES = {"1": "voice", "2": "face", "3": "multimodal"}
 
@@ -62,7 +66,7 @@ def main(src: str) -> None:
     shutil.copyfile(root / "official/LICENSE.txt", OUT / "LICENSE.txt")
     splits = json.loads((root / "audeering/speaker_splits.json").read_text())
     (OUT / "audeering_speaker_splits.json").write_text(json.dumps(splits, indent=1) + "\n")
-    for source, target in OGM_GE.items():
+    for source, target in {**OGM_GE, **HICMAE}.items():
         shutil.copyfile(root / source, OUT / target)
     print(f"wrote {len(list(OUT.iterdir()))} files to {OUT.relative_to(Path.cwd())}")
 

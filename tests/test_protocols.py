@@ -18,7 +18,7 @@ from crema_tools.corpus import (
     ogm_ge_split,
 )
 from crema_tools.corpus.metadata import parse_ogm_ge_csv
-from crema_tools.corpus.splits import PAPER_VIDEO_UNUSABLE
+from crema_tools.corpus.splits import HICMAE_LEFT_OUT, PAPER_VIDEO_UNUSABLE
 
 FAMILIES = ("2d", "3d")
 ALL = 7442
@@ -39,7 +39,8 @@ def _every_split():
     for name, protocol in PROTOCOLS.items():
         for family in FAMILIES:
             if protocol.folds:
-                for fold in range(5):
+                first, last = protocol.fold_range()  # speaker-kfold 0..4, hicmae 1..5
+                for fold in range(first, last + 1):
                     yield name, family, fold
             else:
                 yield name, family, None
@@ -63,6 +64,10 @@ KFOLD_SIZES = {  # seed 0, folds of 19/18/18/18/18 actors
     3: {"train": 4497, "validation": 1470, "test": 1475},
     4: {"train": 4415, "validation": 1557, "test": 1470},
 }
+HICMAE_SIZES = {  # HiCMAE's README: train/test per fold
+    1: {"train": 5974, "test": 1463}, 2: {"train": 5967, "test": 1470}, 3: {"train": 5962, "test": 1475},
+    4: {"train": 5963, "test": 1474}, 5: {"train": 5882, "test": 1555},
+}
 
 
 @pytest.mark.parametrize("protocol, family, fold", list(_every_split()))
@@ -74,10 +79,15 @@ def test_every_split_covers_the_corpus_in_disjoint_parts(protocol, family, fold)
     expected_clips = set(official_clip_ids())
     if protocol == "paper" and family == "3d":
         expected_clips -= set(PAPER_VIDEO_UNUSABLE)
+    if protocol == "hicmae":
+        expected_clips -= set(HICMAE_LEFT_OUT)
     assert set(split) == expected_clips
     sizes = {p: len(c) for p, c in parts.items()}
-    assert sizes == (KFOLD_SIZES[fold] if fold is not None else SIZES[(protocol, family)])
-    if protocol in ("speaker", "audeering", "speaker-kfold"):
+    if protocol == "hicmae":
+        assert sizes == HICMAE_SIZES[fold]
+    else:
+        assert sizes == (KFOLD_SIZES[fold] if fold is not None else SIZES[(protocol, family)])
+    if protocol in ("speaker", "audeering", "speaker-kfold", "hicmae"):
         names = list(parts)
         for i, a in enumerate(names):
             for b in names[i + 1:]:
@@ -208,3 +218,62 @@ def test_fold_is_refused_for_protocols_without_folds(protocol):
     with pytest.raises(SplitError, match=f"{no_folds}: leave folds out"):
         assign_splits(protocol, 0, folds=3)
     assert not PROTOCOLS[protocol].folds and PROTOCOLS["speaker-kfold"].folds
+
+
+# hicmae
+
+
+def _hicmae_shipped(k: int, part: str) -> list[str]:
+    """The clip ids of one of HiCMAE's shipped fold files (`clip_id label` lines), read from its bytes."""
+    blob = resources.files("crema_tools.corpus").joinpath("data", f"hicmae_split0{k}_{part}.txt").read_bytes()
+    return [line.split(" ")[0] for line in blob.decode("ascii").split("\n") if line]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_hicmae_is_their_published_folds_clip_for_clip(k):
+    train, test = _hicmae_shipped(k, "train"), _hicmae_shipped(k, "test")
+    expected = {cid: "train" for cid in train} | {cid: "test" for cid in test}
+    assert len(expected) == len(train) + len(test) == 7437
+    for family in FAMILIES:
+        for seed in (0, 1):
+            assert assign_splits("hicmae", seed, family, fold=k) == expected
+
+
+def test_hicmae_leaves_out_the_broken_clips_and_the_misnamed_wav():
+    left_out = set(official_clip_ids()) - set(assign_splits("hicmae", 0, fold=1))
+    assert left_out == {"1076_MTI_NEU_XX", "1076_MTI_SAD_XX", "1064_TIE_SAD_XX", "1064_IEO_DIS_MD", "1040_ITH_SAD_XX"}
+    reason = PROTOCOLS["hicmae"].left_out
+    assert reason("1040_ITH_SAD_XX") == "left out of HiCMAE's folds: its WAV was misnamed in the official release"
+    assert reason("1064_IEO_DIS_MD").startswith("left out of HiCMAE's folds: documented as broken")
+    assert reason("1001_DFA_ANG_XX") is None
+    assert all(PROTOCOLS[name].left_out is None for name in ("paper", "speaker", "audeering", "ogm-ge", "speaker-kfold"))
+
+
+def test_hicmae_tests_every_actor_exactly_once_in_blocks_of_18():
+    tested = [_actors(_parts(assign_splits("hicmae", 0, fold=k))["test"]) for k in range(1, 6)]
+    assert [len(t) for t in tested] == [18, 18, 18, 18, 19]
+    assert sorted(a for t in tested for a in t) == sorted(actors())
+    assert tested[0] == set(range(1001, 1019)) and tested[4] == set(range(1073, 1092))
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({}, r"protocol 'hicmae' needs a fold: pass fold=1\.\.5 \(HiCMAE's numbering; speaker-kfold counts from 0\)"),
+    ({"fold": 0}, r"fold 0 is out of range for protocol 'hicmae' with 5 folds: pass fold=1\.\.5 \(HiCMAE's numbering"),
+    ({"fold": 6}, r"fold 6 is out of range .* pass fold=1\.\.5"),
+    ({"fold": 1, "folds": 3}, r"protocol 'hicmae' has exactly 5 folds, as published: leave folds out"),
+])
+def test_hicmae_fold_errors_say_its_own_range(kwargs, words):
+    with pytest.raises(SplitError, match=words):
+        assign_splits("hicmae", 0, **kwargs)
+    assert assign_splits("hicmae", 0, fold=5, folds=5) == assign_splits("hicmae", 0, fold=5)
+
+
+def test_a_stray_fold_names_each_protocol_with_folds_and_its_range():
+    with pytest.raises(SplitError, match=r"use a protocol with folds \(speaker-kfold\) with fold=0\.\.4, "
+                                         r"or \(hicmae\) with fold=1\.\.5$"):
+        assign_splits("paper", 0, fold=3)
+
+
+def test_hicmae_description_names_source_and_license():
+    description = PROTOCOLS["hicmae"].description
+    assert "HiCMAE" in description and "MIT" in description and "7,437" in description

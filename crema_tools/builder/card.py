@@ -16,7 +16,8 @@ from pathlib import Path
 from .. import __version__
 from ..cards import card_template
 from ..corpus import EMOTIONS
-from ..format.report import Report
+from ..corpus.split_files import FORMATS
+from ..format.report import Report, actors_text
 from ..format.sample import SAMPLE_FIELDS
 from ..representations import REPRESENTATIONS
 from ..tables import markdown_table
@@ -30,6 +31,7 @@ SYNTHETIC_BANNER = (
     "> Use it to try the tools; numbers measured on it say nothing about emotion recognition."
 )
 
+SPLIT_ORDER = ("train", "validation", "test")
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
 
@@ -86,6 +88,27 @@ def _protocol_text(report: dict) -> str:
     return f"`{report['protocol']}`" + (f" fold {fold}" if fold is not None else "") + f" with seed {report['seed']}"
 
 
+def _split_file_text(report: dict) -> str:
+    """The split file of a split-file build: name, sha256, format and clips per split ("" for other protocols)."""
+    sf = Report(report).split_file
+    if sf is None:
+        return ""
+    clips = sf.get("clips") or {}
+    counts = ", ".join(f"{split} {clips[split]:,}" for split in sorted(clips, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else 3, s)))
+    formats = " + ".join(FORMATS.get(f, f) for f in str(sf.get("format")).split("+"))
+    files = sf.get("files") or []
+    listed = ("; its files: " + ", ".join(f"`{f.get('name')}` (sha256 `{f.get('sha256')}`)" for f in files)) if len(files) > 1 else ""
+    return (f"`{sf.get('name')}`, sha256 `{sf.get('sha256')}`, {formats}: {counts} clips{listed}. "
+            f"Clips it does not list are left out, each listed in `<config>/report.json` as skipped")
+
+
+def _actors_lines(reports: list[dict]) -> str:
+    texts = {r["variant"]: actors_text(r.get("actors")) for r in reports}
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values())) + "."
+    return "; ".join(f"`{name}`: {text}" for name, text in texts.items()) + "."
+
+
 def _example_config(reports: list[dict]) -> dict:
     """The config the snippets load: the paper's 3D, else 2D, multimodal one, else the first."""
     def headline(report: dict) -> tuple[bool, bool]:
@@ -120,7 +143,7 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
         ],
         dataset_info=[{"config_name": r["variant"], "features": _features(r)} for r in reports],
         crema_tools={"version": __version__, "source": first["source"], "protocol": first["protocol"],
-                     "seed": first["seed"], "fold": first.get("fold"),
+                     "seed": first["seed"], "fold": first.get("fold"), "split_file": Report(first).split_file_sha256,
                      "samples": {r["variant"]: {s: v["samples"] for s, v in r["splits"].items()} for r in reports}},
     )
     rows = [[f"`{r['variant']}`", r["description"], r["shape"],
@@ -130,8 +153,11 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
                             "skipped clips"], rows)
     example = _example_config(reports)
     fold = first.get("fold")
+    split_file = Report(first).split_file
     build_args = (" ".join(f"--variant {r['variant']}" for r in reports) + f" --protocol {first['protocol']}"
-                  + (f" --fold {fold}" if fold is not None else "") + f" --seed {first['seed']}")
+                  + (f" --fold {fold}" if fold is not None else "")
+                  + "".join(f" --split-file {name}" for name in (split_file or {}).get("given", []))
+                  + f" --seed {first['seed']}")
     return DatasetCard.from_template(
         data,
         template_str=card_template("dataset_card.md"),
@@ -145,6 +171,8 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
         mel_configs=_storing(reports, "mel"),
         protocol=_protocol_text(first),
         protocol_description=first["protocol_description"],
+        split_file=_split_file_text(first),
+        actors=_actors_lines(reports),
         source_text="synthetic sample made by crema-tools" if synthetic else "the official CREMA-D release",
         build_args=build_args,
         resizing=[line for r in reports for line in _resizing(r)],

@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from .. import __version__
-from ..corpus import PROTOCOLS
+from ..corpus import Clip, get_protocol
 from ..errors import BuildError
-from ..format.report import REPORT_NAME, Report
+from ..format.report import REPORT_NAME, Report, actor_overlap
 from ..representations import Representation
 from .atomic import atomic_write, fsync_dir
 from .card import write_card
@@ -36,7 +36,7 @@ def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> Report:
     params = r.report_params(plan.build_options)
     shards: dict[str, list[dict]] = {}
     per_emotion: dict[str, Counter] = {}
-    skipped = list(plan.strays)
+    skipped = list(plan.strays) + list(plan.left_out)
     for status in statuses:
         for shard in status["shards"]:
             shards.setdefault(shard["split"], []).append(shard)
@@ -50,16 +50,19 @@ def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> Report:
             "shards": [sh["name"] for sh in shards[s]],
             "shard_info": [{k: sh[k] for k in ("name", "samples", "sha256", "bytes", "clip_ids")} for sh in shards[s]],
             "per_emotion": dict(sorted(per_emotion[s].items()))}
-        for s in PROTOCOLS[plan.protocol].splits if s in shards
+        for s in get_protocol(plan.protocol).splits if s in shards
     }
+    actors = {split: [Clip.parse(c).actor_id for sh in shards[split] for c in sh["clip_ids"]] for split in splits}
     return Report({
         "variant": r.name,
         "description": r.description,
         "shape": r.shape,
         "protocol": plan.protocol,
-        "protocol_description": PROTOCOLS[plan.protocol].description,
+        "protocol_description": get_protocol(plan.protocol).description,
         "seed": plan.seed,
         "fold": plan.fold,
+        "split_file": plan.split_file.record() if plan.split_file is not None else None,
+        "actors": actor_overlap(actors),
         "source": plan.source,
         "crema_tools_version": __version__,
         "clips_found": plan.clips_found,

@@ -34,12 +34,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
+from ..corpus import SplitFile, resolve_protocol
 from ..errors import BuildError, CremaToolsError
 from . import note
 from .finalise import finalise_build
 from .outdir import OutLock, describe_holder
 from .partial import prepare, status_path, units_done
-from .plan import FACE_BATCH, UNIT_CLIPS, BuildPlan, check_folders, check_options, plan_build
+from .plan import FACE_BATCH, UNIT_CLIPS, BuildPlan, check_folders, check_options, load_split_file, plan_build
 from .ranks import Ranks, SaidByProcessZero
 from .unit import run_build
 
@@ -105,7 +106,7 @@ def build(
     raw: str | Path,
     out: str | Path,
     variants: Sequence[str],
-    protocol: str = "paper",
+    protocol: str | None = None,
     seed: int = 0,
     workers: int = 0,
     device: str | None = None,
@@ -116,17 +117,26 @@ def build(
     *,
     force: bool = False,
     unit_clips: int = UNIT_CLIPS,
+    split_file: SplitFile | str | Path | Sequence[str | Path] | None = None,
 ) -> dict[str, dict] | None:
     """Build the variants from the corpus at `raw` into the dataset folder `out`; returns the reports.
 
-    Resumes an unfinished build of the same command; under `accelerate launch` every process
-    calls it, and only process 0 returns the reports (the others return None).
+    `protocol` None is `paper`, or `split-file` when `split_file` is given: a lab's published split
+    (one or more files, or a folder of them; see `crema_tools.corpus.split_files`), read and
+    checked whole before anything else. Resumes an unfinished build of the same command; under
+    `accelerate launch` every process calls it, and only process 0 returns the reports (the
+    others return None).
     """
     raw, out = Path(raw), Path(out)
-    check_options(variants, protocol, seed, workers, fold, unit_clips)
+    try:
+        resolve_protocol(protocol, split_file)  # --protocol and --split-file agree before the file is read
+    except CremaToolsError as e:
+        raise BuildError(str(e)) from None
+    split_file = load_split_file(split_file)  # read once, here: every later check and the plan take it as read
+    check_options(variants, protocol, seed, workers, fold, unit_clips, split_file)
     ranks = Ranks.current()
     args = dict(protocol=protocol, seed=seed, workers=workers, device=device or ranks.device, clip_ids=clip_ids,
-                face_crop=face_crop, fold=fold, unit_clips=unit_clips, force=force)
+                face_crop=face_crop, fold=fold, unit_clips=unit_clips, force=force, split_file=split_file)
     lock, plan = None, None
     with _signals_raise():
         try:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -18,8 +18,19 @@ from typing import Sequence
 import numpy as np
 
 from .. import __version__
-from ..corpus import MEDIA_DIRS, PROTOCOLS, Clip, ClipIdError, assign_splits, official_clip_ids
-from ..errors import BuildError
+from ..corpus import (
+    MEDIA_DIRS,
+    Clip,
+    ClipIdError,
+    SplitFile,
+    assign_splits,
+    check_fold,
+    left_out_reason,
+    official_clip_ids,
+    read_split_file,
+    resolve_protocol,
+)
+from ..errors import BuildError, CremaToolsError
 from ..format.report import REPORT_NAME, Report, ReportError
 from ..media.faces import default_device
 from ..representations import BuildOptions, Representation, Step, get_representations
@@ -68,8 +79,9 @@ def discover_clips(raw: Path) -> tuple[list[str], list[dict]]:
 
 
 def check_same_provenance(out: Path, chosen: list[Representation], protocol: str, seed: int, source: str,
-                          fold: int | None = None) -> None:
-    """One dataset card describes one protocol, seed, fold and source: refuse to mix configs in a folder."""
+                          fold: int | None = None, split_file: SplitFile | None = None) -> None:
+    """One dataset card describes one protocol, seed, fold, split file and source: refuse to mix configs in a folder."""
+    ours_file = split_file.sha256 if split_file is not None else None
     rebuilt = {v.name for v in chosen}
     for path in sorted(out.glob(f"*/{REPORT_NAME}")):
         if path.parent.name in rebuilt:
@@ -80,30 +92,48 @@ def check_same_provenance(out: Path, chosen: list[Representation], protocol: str
             continue
         if not other.written_by_crema_tools:
             continue  # not a config crema-tools wrote
-        if other.provenance != {"protocol": protocol, "seed": seed, "fold": fold, "source": source}:
+        if other.provenance != {"protocol": protocol, "seed": seed, "fold": fold, "source": source, "split_file": ours_file}:
             theirs = f"protocol {other.get('protocol')}" + (f" fold {other['fold']}" if other.get("fold") is not None else "")
             ours = f"protocol {protocol}" + (f" fold {fold}" if fold is not None else "")
+            if other.provenance["split_file"] is not None:
+                theirs += f" (split file {other['split_file'].get('name')}, sha256 {other.provenance['split_file'][:12]}...)"
+            if split_file is not None:
+                ours += f" (split file {split_file.name}, sha256 {split_file.sha256[:12]}...)"
             raise BuildError(
                 f"--out {out}: already holds {path.parent.name} built with {theirs}, "
                 f"seed {other.get('seed')} from {other.get('source')} media; use another --out for "
                 f"{ours}, seed {seed} from {source} media")
 
 
-def check_options(variants: Sequence[str], protocol: str, seed: int = 0, workers: int = 0,
-                  fold: int | None = None, unit_clips: int = UNIT_CLIPS) -> list[Representation]:
-    """The checks that need no files: run first, so a typo costs nothing."""
+def load_split_file(split_file: SplitFile | str | Path | Sequence[str | Path] | None) -> SplitFile | None:
+    """The split file given (paths, or one already read), read and checked whole: nothing is built from half a file."""
+    if split_file is None or isinstance(split_file, SplitFile):
+        return split_file
+    return read_split_file(split_file)
+
+
+def check_options(variants: Sequence[str], protocol: str | None, seed: int = 0, workers: int = 0,
+                  fold: int | None = None, unit_clips: int = UNIT_CLIPS,
+                  split_file: SplitFile | str | Path | Sequence[str | Path] | None = None) -> list[Representation]:
+    """The checks that need no media: run first, so a typo costs nothing. The split file, if any, is read
+    and checked here, line by line (`load_split_file`); `protocol` None is `paper`, or `split-file` with one."""
     chosen = get_representations(list(variants))
-    if protocol not in PROTOCOLS:
-        raise BuildError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    try:
+        protocol = resolve_protocol(protocol, split_file)
+    except CremaToolsError as e:
+        raise BuildError(str(e)) from None
     if seed < 0:
         raise BuildError(f"--seed {seed}: seeds are non-negative integers")
-    for family in dict.fromkeys(r.split_family for r in chosen):
-        assign_splits(protocol, seed, family, fold=fold)  # a missing or stray --fold is a SplitError
+    check_fold(protocol, fold)  # a missing or stray --fold is a SplitError
+    if split_file is None:
+        for family in dict.fromkeys(r.split_family for r in chosen):
+            assign_splits(protocol, seed, family, fold=fold)
     cores = os.cpu_count() or 1
     if not 0 <= workers <= cores:
         raise BuildError(f"--workers {workers}: this machine has {cores} cores; use 0 to {cores}")
     if unit_clips < 1:
         raise BuildError(f"--unit-size {unit_clips}: a work unit holds at least 1 clip")
+    load_split_file(split_file)  # last: the one check that reads a file
     return chosen
 
 
@@ -167,6 +197,8 @@ class BuildPlan:
     splits: dict[str, dict[str, str]]  # family -> clip id -> split
     steps: tuple[Step, ...]
     fold: int | None = None
+    split_file: SplitFile | None = None
+    left_out: list[dict] = field(default_factory=list)  # clips found that the protocol leaves out, not decoded
     face_crop: bool = False
     workers: int = 0
     device: str | None = None
@@ -213,20 +245,25 @@ class BuildPlan:
             "clips": len(self.clip_ids),
             "clips_sha256": hashlib.sha256("\n".join(self.clip_ids).encode()).hexdigest(),
             "versions": build_versions(),
+            **({"split_file": self.split_file.sha256} if self.split_file is not None else {}),
         }
 
 
-def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protocol: str = "paper", seed: int = 0,
+def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protocol: str | None = None, seed: int = 0,
                workers: int = 0, device: str | None = None, clip_ids: Sequence[str] | None = None,
                face_crop: bool = False, fold: int | None = None, *, unit_clips: int = UNIT_CLIPS,
-               force: bool = False, check_out: bool = True) -> BuildPlan:
+               force: bool = False, check_out: bool = True,
+               split_file: SplitFile | str | Path | Sequence[str | Path] | None = None) -> BuildPlan:
     """Check everything, find the clips, fix their order and splits; nothing is written but `out`.
 
     `check_out` (done once, under the build's lock) refuses to replace what crema-tools did not
-    write (unless `force`) and to mix protocols in one folder.
+    write (unless `force`) and to mix protocols in one folder. `protocol` None is `paper`, or
+    `split-file` when `split_file` (paths of a lab's split files, or a `SplitFile`) is given.
     """
     raw, out = Path(raw), Path(out)
-    chosen = check_options(variants, protocol, seed, workers, fold, unit_clips)
+    split_file = load_split_file(split_file)
+    chosen = check_options(variants, protocol, seed, workers, fold, unit_clips, split_file)
+    protocol = resolve_protocol(protocol, split_file)
     check_folders(raw, out)
     source = "synthetic" if is_synthetic(raw) else "crema-d"
     if check_out:
@@ -234,7 +271,7 @@ def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protoc
         if replaced:
             note(f"--force: replacing what crema-tools did not write in {out}: " + "; ".join(replaced[:5])
                  + (f"; and {len(replaced) - 5} more" if len(replaced) > 5 else ""))
-        check_same_provenance(out, chosen, protocol, seed, source, fold)
+        check_same_provenance(out, chosen, protocol, seed, source, fold, split_file)
     found, strays = discover_clips(raw)
     official = set(official_clip_ids())
     strays += [{"clip_id": c, "reason": "not an official CREMA-D clip id"} for c in found if c not in official]
@@ -244,12 +281,38 @@ def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protoc
         ids = [c for c in ids if c in wanted]
     if not ids:
         raise BuildError(f"--raw {raw}: no CREMA-D clip (VideoFlash/<clip id>.flv or AudioWAV/<clip id>.wav) to build from")
+    splits = {fam: assign_splits(protocol, seed, fam, fold=fold, split_file=split_file)
+              for fam in dict.fromkeys(r.split_family for r in chosen)}
+    ids, left_out = leave_out(ids, protocol, split_file, splits)
+    if not ids:
+        raise BuildError(f"--raw {raw}: none of the {len(left_out)} clips found is in a split of protocol {protocol} "
+                         f"(e.g. {left_out[0]['clip_id']}: {left_out[0]['reason']})")
     random.Random(seed).shuffle(ids)
     plan = BuildPlan(
-        raw, out, chosen, protocol, seed, source, ids, len(found), strays,
-        splits={fam: assign_splits(protocol, seed, fam, fold=fold) for fam in dict.fromkeys(r.split_family for r in chosen)},
-        steps=(),
-        fold=fold, face_crop=face_crop, workers=workers, device=device, unit_clips=unit_clips, force=force,
+        raw, out, chosen, protocol, seed, source, ids, len(found), strays, splits=splits, steps=(),
+        fold=fold, split_file=split_file, left_out=left_out,
+        face_crop=face_crop, workers=workers, device=device, unit_clips=unit_clips, force=force,
     )
     plan.steps = union(r.steps(plan.build_options) for r in chosen)
     return plan
+
+
+def leave_out(ids: list[str], protocol: str, split_file: SplitFile | None,
+              splits: dict[str, dict[str, str]]) -> tuple[list[str], list[dict]]:
+    """The clips to decode, and those the protocol leaves out of every split with the reason, reported as skipped.
+
+    Only protocols with a `left_out` reason (hicmae, split-file) leave clips out here; the others'
+    builds decode every clip and skip those outside a family's split one by one, as they always did
+    (so their work units, and their shards, stay as they were).
+    """
+    reason = left_out_reason(protocol, split_file)
+    if reason is None:
+        return ids, []
+    kept, dropped = [], []
+    for clip_id in ids:
+        why = reason(clip_id) if not any(clip_id in split for split in splits.values()) else None
+        if why is None:
+            kept.append(clip_id)
+        else:
+            dropped.append({"clip_id": clip_id, "reason": why})
+    return kept, dropped

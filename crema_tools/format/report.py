@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import tarfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from ..digest import sha256_file
 from ..errors import CremaToolsError
 from .shards import iter_members
 
 REPORT_NAME = "report.json"
-PROVENANCE = ("source", "protocol", "seed", "fold")
-"""What one dataset card describes: every config of a folder shares it."""
+PROVENANCE = ("source", "protocol", "seed", "fold", "split_file")
+"""What one dataset card describes: every config of a folder shares it. `split_file` is the sha256 of
+the split file a `split-file` build read (report.json's `split_file` holds its name and files too),
+None for the other protocols and in reports older than the key."""
 
 
 class ReportError(CremaToolsError, ValueError):
@@ -75,8 +79,23 @@ class Report(dict):
 
     @property
     def provenance(self) -> dict:
-        """protocol, seed, fold and source: what one dataset card describes."""
-        return {k: self.get(k) for k in PROVENANCE}
+        """source, protocol, seed, fold and the split file's sha256 (or None): what one dataset card describes."""
+        return {**{k: self.get(k) for k in PROVENANCE}, "split_file": self.split_file_sha256}
+
+    @property
+    def split_file(self) -> dict | None:
+        """The split file of a `split-file` build: {"name", "sha256", "given", "format", "clips", "files"}."""
+        value = self.get("split_file")
+        return value if isinstance(value, dict) else None
+
+    @property
+    def split_file_sha256(self) -> str | None:
+        return (self.split_file or {}).get("sha256")
+
+    @property
+    def actors_in_several_splits(self) -> int | None:
+        """How many actors appear in more than one split (None in reports older than the key)."""
+        return (self.get("actors") or {}).get("in_more_than_one_split")
 
     @property
     def split_names(self) -> list[str]:
@@ -105,6 +124,29 @@ class Report(dict):
     @property
     def shard_names(self) -> set[str]:
         return {s.name for s in self.shards()}
+
+
+def actor_overlap(actors: dict[str, Iterable[int]]) -> dict:
+    """report.json's `actors`, from the actor ids of each split: how many actors there are, per split, and
+    how many appear in more than one split (whose scores then are not speaker-independent)."""
+    seen: Counter = Counter(a for ids in actors.values() for a in set(ids))
+    shared = sorted(a for a, n in seen.items() if n > 1)
+    return {"total": len(seen), "per_split": {s: len(set(ids)) for s, ids in actors.items()},
+            "in_more_than_one_split": len(shared), "shared": shared}
+
+
+def actors_text(actors: dict | None) -> str:
+    """`actor_overlap` in words, as the card and `inspect` say it."""
+    if not isinstance(actors, dict):
+        return "not recorded (built by an older crema-tools)"
+    n, total = actors.get("in_more_than_one_split", 0), actors.get("total", 0)
+    per_split = actors.get("per_split") or {}
+    order = sorted(per_split, key=lambda s: (("train", "validation", "test") + (s,)).index(s))  # report.json sorts its keys
+    counts = f"{total} actors ({', '.join(f'{s} {per_split[s]}' for s in order)}); "
+    if n == 0:
+        return counts + "none of them appears in more than one split: the splits are speaker-independent"
+    return (counts + f"{n} of them appear in more than one split: test (and validation) share speakers with "
+            f"train, so scores on them are not speaker-independent")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from ..corpus import EMOTION_NAMES, EMOTIONS, INTENSITIES
 from ..errors import LoadError
-from ..format.report import REPORT_NAME, Report, ReportError, check_shards
+from ..format.report import REPORT_NAME, Report, ReportError, actor_overlap, actors_text, check_shards
 from ..format.shards import iter_members
 from ..hub import check_repo_id
 from ..loading.dataset import resolve
@@ -267,7 +267,7 @@ def scan_shard(s: VariantSummary, path: Path, split: str, per_emotion: int) -> N
 
 def tally(s: VariantSummary, split: str, meta: dict) -> None:
     values = {"emotion": meta.get("emotion", "?"), "intensity": meta.get("intensity", "?"),
-              "sex": meta.get("actor_sex", "?"), "face": meta.get("face_found")}
+              "sex": meta.get("actor_sex", "?"), "face": meta.get("face_found"), "actor": meta.get("actor_id", "?")}
     for dimension, value in values.items():
         s.counts.setdefault(dimension, {}).setdefault(split, Counter())[value] += 1
 
@@ -282,6 +282,9 @@ def compare_with_report(s: VariantSummary) -> list[str]:
         elif dict(found) != info.get("per_emotion", dict(found)):
             problems.append(f"{split}: per-emotion counts differ from report.json ({dict(sorted(found.items()))} "
                             f"vs {info.get('per_emotion')})")
+    recorded, found = s.report.actors_in_several_splits, actor_overlap({sp: s.count("actor", sp) for sp in s.splits})
+    if recorded is not None and not problems and recorded != found["in_more_than_one_split"]:
+        problems.append(f"report.json says {recorded} actors appear in more than one split, the shards say {found['in_more_than_one_split']}")
     return problems
 
 
@@ -300,9 +303,12 @@ def render_variant(v: VariantSummary) -> list[str]:
     r = v.report
     total = sum(sum(c.values()) for c in v.counts.get("emotion", {}).values())
     per_split = ", ".join(f"{sp} {sum(v.count('emotion', sp).values()):,}" for sp in v.splits)
+    fold = f" fold {r['fold']}" if r.get("fold") is not None else ""
+    split_file = f"; split file {r.split_file.get('name')} (sha256 {r.split_file.get('sha256')})" if r.split_file else ""
     lines = [f"== {v.name}: {r.get('description', '')} ==",
-             f"shape {r.get('shape')}; {total:,} samples ({per_split}); protocol {r.get('protocol')}, "
-             f"seed {r.get('seed')}; source {r.get('source')}"]
+             f"shape {r.get('shape')}; {total:,} samples ({per_split}); protocol {r.get('protocol')}{fold}, "
+             f"seed {r.get('seed')}{split_file}; source {r.get('source')}",
+             "speakers: " + actors_text(actor_overlap({sp: v.count("actor", sp) for sp in v.splits}))]
     lines += [""] + count_table(v)
     lines += [""] + skipped_lines(r.get("skipped", []), v.name)
     lines += face_lines(v)
