@@ -179,7 +179,8 @@ def _open(path: Path, label: str):
     except PermissionError as e:
         raise MediaError(f"{label}: cannot be read ({e.strerror or e})") from None
     except (av.FFmpegError, OSError, ValueError) as e:  # pragma: no branch - PyAV error types vary
-        raise MediaError(f"{label}: not a readable media file ({e.__class__.__name__}: {e})") from None
+        why = getattr(e, "strerror", None) or e  # FFmpeg's reason, without the path its str() repeats
+        raise MediaError(f"{label}: not a readable media file ({e.__class__.__name__}: {why})") from None
 
 
 def _container_seconds(container, stream) -> float:
