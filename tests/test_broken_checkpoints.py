@@ -15,9 +15,11 @@ from hubserver import FakeHub
 from typer.testing import CliRunner
 
 import model_zoo
+from crema_tools.builder.pipeline import build
 from crema_tools.cli import app
 from model_zoo.config import ModelZooError
 from model_zoo.evaluate import main as evaluate_main
+from model_zoo.train import main as train_main
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +141,47 @@ def test_a_broken_download_from_the_hub_says_how_to_download_it_again(checkpoint
     message = r.stdout.strip().splitlines()[-1]
     assert message.startswith("model.safetensors of Hub model org/broken (") and "not a safetensors file" in message
     assert message.endswith("download it again: hf download org/broken model.safetensors --force-download")
+
+
+# ---------------------------------------------------------------- train --resume-from
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory) -> tuple[Path, Path]:
+    """A 2d-audio build and a one-epoch resnet18 run on it, with its training-state checkpoint."""
+    root = tmp_path_factory.mktemp("resume")
+    build(corpus, root / "data", ["2d-audio"], progress=False)
+    train_main(["--model", "resnet18", "--variant", "2d-audio", "--data", str(root / "data"), "--out", str(root / "run"),
+                "--epochs", "1", "--batch-size", "8", "--precise-bn-batches", "0"])
+    return root / "data", root / "run"
+
+
+def train_error(argv: list[str], capsys) -> str:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        train_main(argv)
+    assert exit_.value.code == 2
+    return one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("model, variant", [("googlenet", "2d-audio"), ("resnet18", "2d-multimodal")])
+def test_resuming_from_another_model_or_variant_says_what_the_checkpoint_holds(trained, capsys, model, variant):
+    data, run = trained
+    checkpoint = run / "checkpoints" / "epoch_1"
+    err = train_error(["--model", model, "--variant", variant, "--data", str(data), "--out", str(run),
+                       "--resume-from", "latest"], capsys)
+    assert err.startswith(f"error: --resume-from {checkpoint}: holds resnet18 on 2d-audio, 3 channel(s) (saved after "
+                          f"epoch 1 of 1); this run trains {model} on {variant}, 3 channel(s): ")
+    assert "--model resnet18 --variant 2d-audio" in err
+
+
+def test_a_checkpoint_without_its_record_is_refused_when_its_weights_do_not_fit(trained, tmp_path, capsys):
+    """Checkpoints written before the record existed: the weights' strict loading, said in one line."""
+    data, run = trained
+    checkpoint = tmp_path / "run" / "checkpoints" / "epoch_1"
+    shutil.copytree(run / "checkpoints" / "epoch_1", checkpoint)
+    (checkpoint / "crema_tools_run.json").unlink()
+    err = train_error(["--model", "googlenet", "--variant", "2d-audio", "--data", str(data), "--out", str(tmp_path / "run"),
+                       "--resume-from", "latest"], capsys)
+    assert err.startswith(f"error: --resume-from {checkpoint}: its weights (Error(s) in loading state_dict for ")
+    assert "saved at epoch 1) do not fit this run's googlenet on 2d-audio, 3 channel(s)" in err
