@@ -222,7 +222,7 @@ def push(
         result = push_dataset(dataset, repo_id, private=private, revision=revision, check=check)
     except CremaToolsError as e:
         fail(str(e))
-    example = "3d-multimodal" if "3d-multimodal" in result.check.configs else result.check.configs[0]
+    example = result.check.default_config or result.check.configs[0]  # the card's default: the headline config
     revision_arg = f', revision="{result.revision}"' if result.revision != "main" else ""
     typer.echo(f"pushed to {result.url} (revision {result.revision}, commit {result.commit})")
     typer.echo(f'Load it: datasets.load_dataset("{repo_id}", "{example}"{revision_arg}) '
