@@ -236,7 +236,7 @@ def push(
         result = push_dataset(dataset, repo_id, private=private, revision=revision, check=check)
     except CremaToolsError as e:
         fail(str(e))
-    example = "3d-multimodal" if "3d-multimodal" in result.check.configs else result.check.configs[0]
+    example = result.check.default_config or result.check.configs[0]  # the card's default: the headline config
     revision_arg = f', revision="{result.revision}"' if result.revision != "main" else ""
     typer.echo(f"pushed to {result.url} (revision {result.revision}, commit {result.commit})")
     typer.echo(f'Load it: datasets.load_dataset("{repo_id}", "{example}"{revision_arg}) '
@@ -257,6 +257,12 @@ def predict(
     The video gets exactly the preprocessing of the model's variant (2D: middle-frame face crop and
     mel; 3D: 24 fps frames and aligned mel chunks, padded or sampled as the model wants). A video
     without a face is centre-cropped and one without audio gets a silent spectrogram: each is said.
+
+    Every video gets its row (in the table, --json and --csv alike): its probabilities, or the
+    reason it could not be read, also said on stderr; one bad file costs only its own row.
+
+    Exit status: 0 when every video was predicted; 1 when one or more could not be read (the others
+    are still predicted); 2 when nothing could run (a bad argument, a missing path, a model that does not load).
     """
     import model_zoo  # the model half, reached only when this command runs
     from model_zoo.predict import as_json as to_json
@@ -271,32 +277,43 @@ def predict(
 
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         net = model_zoo.from_pretrained(model).to(dev)
-        from tqdm.auto import tqdm
-
-        results = []
-        for path in tqdm(paths, desc="predicting", unit="video", disable=len(paths) < 2, file=sys.stderr):
-            results += run_predict(net, [path], wav=wav, device=dev)
     except CremaToolsError as e:
         fail(str(e))
-    names = list(results[0].probabilities)
+    from tqdm.auto import tqdm
+
+    from .corpus import EMOTIONS
+
+    results = []
+    for path in tqdm(paths, desc="predicting", unit="video", disable=len(paths) < 2, file=sys.stderr):
+        results += run_predict(net, [path], wav=wav, device=dev, keep_going=True)
+    names = list(net.pretrained_cfg.label_names or EMOTIONS)
+    failed = [r for r in results if not r.ok]
     if as_json:
         typer.echo(to_json(results))
     else:
         from .tables import text_table
 
-        rows = [[Path(r.path).name, r.emotion, *(f"{r.probabilities[n]:.3f}" for n in names)] for r in results]
-        typer.echo("\n".join(text_table(["video", "emotion", *names], rows, "ll" + "r" * len(names))))
+        rows = [[Path(r.path).name, r.emotion or "-",
+                 *(f"{r.probabilities[n]:.3f}" if r.ok else "-" for n in names), *([r.error or ""] if failed else [])]
+                for r in results]
+        header = ["video", "emotion", *names, *(["could not be read"] if failed else [])]
+        typer.echo("\n".join(text_table(header, rows, "ll" + "r" * len(names) + "l" * bool(failed))))
     for r in results:
         for note in r.notes:
             typer.echo(f"{Path(r.path).name}: {note}", err=True)
+    for r in failed:
+        typer.echo(f"error: {r.path}: {r.error}", err=True)
     if csv is not None:
         import csv as csv_module
 
         with open(csv, "w", newline="") as fh:
             writer = csv_module.writer(fh)
-            writer.writerow(["path", "emotion", *names, "notes"])
+            writer.writerow(["path", "emotion", *names, "notes", "error"])
             for r in results:
-                writer.writerow([r.path, r.emotion, *(f"{r.probabilities[n]:.6f}" for n in names), "; ".join(r.notes)])
+                writer.writerow([r.path, r.emotion or "", *(f"{r.probabilities[n]:.6f}" if r.ok else "" for n in names),
+                                 "; ".join(r.notes), r.error or ""])
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -1,14 +1,15 @@
 """The base class of every zoo model: Hub save/load and the pretrained config."""
 
-import contextlib
-import io
+import os
 from collections.abc import Mapping
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from .checkpoint import checkpoint_class
+from crema_tools.errors import CremaToolsError
+
+from .checkpoint import cannot_build, checkpoint_class, checkpoint_file
 from .config import ModelZooError, PretrainedCfg
 
 LIBRARY_MARKERS = {"library_name": "crema-tools", "model_type": "crema-tools", "architecture": "crema-tools"}
@@ -61,11 +62,47 @@ class ZooModel(
         return super(ZooModel, target).from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
-    def _from_pretrained(cls, *, strict: bool = True, **kwargs):
-        # the mixin prints "Loading weights from local directory" to stdout, which would corrupt
-        # the JSON that `crema-tools predict --json` and scripts print there
-        with contextlib.redirect_stdout(io.StringIO()):
-            return super()._from_pretrained(strict=strict, **kwargs)
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download: bool, local_files_only: bool, token,
+                         map_location: str = "cpu", strict: bool = True, **model_kwargs):
+        """The Hub mixin's loading (the model rebuilt from config.json, then its weights, strictly), with
+        what a user can fix said in one line naming the file: a config.json this version cannot build,
+        a model.safetensors that is no safetensors file (a truncated download, an error page, a pickle:
+        never unpickled). Nothing is printed: `crema-tools predict --json` prints JSON on stdout."""
+        from huggingface_hub import constants, hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+        from safetensors import SafetensorError
+
+        try:
+            model = cls(**model_kwargs)
+        except (KeyError, TypeError, ValueError, CremaToolsError) as e:
+            raise cannot_build(model_id, e) from None
+        if os.path.isdir(model_id):
+            model_file, load = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE), cls._load_as_safetensor
+            if not os.path.isfile(model_file):
+                raise ModelZooError(f"{model_file}: missing: the folder holds the checkpoint's config.json but not its "
+                                    "weights; copy or download its model.safetensors too")
+        else:
+            download = dict(repo_id=model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                            token=token, local_files_only=local_files_only)
+            try:
+                model_file, load = hf_hub_download(filename=constants.SAFETENSORS_SINGLE_FILE, **download), cls._load_as_safetensor
+            except EntryNotFoundError:  # the mixin's fallback, kept: torch.load(weights_only=True) unpickles no code
+                model_file, load = hf_hub_download(filename=constants.PYTORCH_WEIGHTS_NAME, **download), cls._load_as_pickle
+        name = checkpoint_file(model_id, os.path.basename(model_file), model_file)
+        try:
+            return load(model, model_file, map_location, strict)
+        except SafetensorError as e:
+            again = (f"copy or download the checkpoint's {os.path.basename(model_file)} again" if os.path.isdir(model_id)
+                     else f"download it again: hf download {model_id} {os.path.basename(model_file)} --force-download"
+                     + (f" --revision {revision}" if revision else ""))
+            raise ModelZooError(f"{name}: not a safetensors file ({e}): a truncated download, an error page or "
+                                f"another format saved under that name; nothing was loaded from it; {again}") from None
+        except RuntimeError as e:  # strict loading: the weights of another model than config.json describes
+            if "state_dict" not in str(e) or not model_file.endswith(".safetensors"):
+                raise
+            raise ModelZooError(f"{name}: does not fit the model {checkpoint_file(model_id, 'config.json')} describes "
+                                f"({_misfit(model, model_file)}): the two files come from different checkpoints, or "
+                                "config.json was edited; restore the files saved together") from None
 
     def generate_model_card(self, *args, evaluation: str | None = None, metrics: Mapping | None = None,
                             dataset_repo_id: str | None = None, dataset_revision: str | None = None,
@@ -87,6 +124,18 @@ class ZooModel(
         config = getattr(self, "_hub_mixin_config", None)
         if isinstance(config, dict):
             config.update(values)
+
+
+def _misfit(model: nn.Module, weights_file: str) -> str:
+    """How a safetensors file's tensors differ from a model's (read from the file's header only)."""
+    from safetensors import safe_open
+
+    with safe_open(weights_file, framework="pt") as f:
+        saved = {key: list(f.get_slice(key).get_shape()) for key in f.keys()}
+    own = {key: list(value.shape) for key, value in model.state_dict().items()}
+    reshaped = sum(saved[key] != own[key] for key in own.keys() & saved.keys())
+    return (f"{len(own.keys() - saved.keys())} of the model's tensors missing, {len(saved.keys() - own.keys())} "
+            f"not the model's, {reshaped} of another shape")
 
 
 def check_input(x: torch.Tensor, ndim: int, channels: int, model: str) -> None:

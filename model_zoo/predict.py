@@ -33,16 +33,29 @@ class PredictError(CremaToolsError):
 
 @dataclass
 class Prediction:
+    """One video's result: its probabilities, or why it could not be used (`error`)."""
+
     path: str
-    probabilities: dict[str, float]
+    probabilities: dict[str, float] | None  # None when the video could not be used
     notes: list[str] = field(default_factory=list)  # what was missing and what was done instead
+    error: str | None = None  # why the video could not be used, without its path (None: predicted)
 
     @property
-    def emotion(self) -> str:
-        return max(self.probabilities, key=self.probabilities.get)
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def emotion(self) -> str | None:
+        return max(self.probabilities, key=self.probabilities.get) if self.probabilities else None
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "emotion": self.emotion, "probabilities": self.probabilities, "notes": self.notes}
+        return {"path": self.path, "emotion": self.emotion, "probabilities": self.probabilities, "notes": self.notes,
+                "error": self.error}
+
+
+def named(video: Path, message: str) -> str:
+    """`<video>: <message>`, naming the video once: media errors already start with the file's name."""
+    return message if message.startswith(f"{video}: ") else f"{video}: {message}"
 
 
 def find_videos(paths) -> list[Path]:
@@ -67,7 +80,7 @@ def model_input(video: Path, cfg, wav: Path | None = None, device: str | None = 
     try:
         notes = rep.fill_in(f)
     except MediaError as e:
-        raise PredictError(f"{video}: {e}") from None
+        raise PredictError(named(video, str(e))) from None
     members = rep.render(f)
     meta = {"clip_id": video.name, "variant": rep.name, **rep.sample_fields(f)}
     item = rep.decode_inputs(members, meta, load_options(rep, cfg.load_options()), "test")
@@ -76,13 +89,23 @@ def model_input(video: Path, cfg, wav: Path | None = None, device: str | None = 
 
 
 @torch.no_grad()
-def predict(model, videos, wav: Path | None = None, device: str | None = None) -> list[Prediction]:
-    """Probabilities of the six emotions for each video (one at a time: clips differ in length)."""
+def predict(model, videos, wav: Path | None = None, device: str | None = None, keep_going: bool = False) -> list[Prediction]:
+    """Probabilities of the six emotions for each video (one at a time: clips differ in length).
+
+    A video that cannot be used raises its `CremaToolsError` (naming it), or with `keep_going` gets
+    a `Prediction` whose `error` says why, so that every video of a folder has its result.
+    """
     model.eval()
     cfg = model.pretrained_cfg
     out = []
     for video in map(Path, videos):
-        inputs, notes = model_input(video, cfg, wav, device)
+        try:
+            inputs, notes = model_input(video, cfg, wav, device)
+        except CremaToolsError as e:
+            if not keep_going:
+                raise
+            out.append(Prediction(str(video), None, error=named(video, str(e)).removeprefix(f"{video}: ")))
+            continue
         probs = model(inputs).float().softmax(-1)[0].tolist()
         out.append(Prediction(str(video), dict(zip(cfg.label_names or EMOTIONS, probs)), notes))
     return out

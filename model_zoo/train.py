@@ -40,6 +40,7 @@ from .evaluate import evaluate_split, split_loader
 from .metrics import METRICS, scores_line
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models, load_model
+from .resume import check_resumable, find_checkpoint, load_training_state, write_record
 from .run_metrics import RunMetrics
 
 DROPOUT_ARG = {"videomae": "hidden_dropout_prob", "videomae_conv_stem": "hidden_dropout_prob",
@@ -215,6 +216,10 @@ def train_one(args, seed: int, out: Path) -> dict:
     if args.sync_batchnorm and accelerator.num_processes > 1 and accelerator.device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     cfg = model.pretrained_cfg
+    checkpoints = out / "checkpoints"
+    resume = find_checkpoint(checkpoints, args.resume_from) if args.resume_from else None
+    if resume is not None:
+        check_resumable(resume, args, cfg)
     folder = resolve(args.data, args.variant)
     report, train_set, val_set, val_name, held_out = datasets(args, cfg, folder, seed)
     if len(train_set) == 0:
@@ -232,9 +237,8 @@ def train_one(args, seed: int, out: Path) -> dict:
     model, optimizer = accelerator.prepare(model, optimizer)  # the loaders stay ours: they split by rank already
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
-    checkpoints = out / "checkpoints"
-    if args.resume_from:
-        accelerator.load_state(str(find_checkpoint(checkpoints, args.resume_from)))
+    if resume is not None:
+        load_training_state(accelerator, resume, args, cfg)
         accelerator.print(f"resumed at epoch {state.epoch + 1}, batch {state.step_in_epoch}")
     modality = VARIANTS[args.variant].modality
     run_config = run_record(args, seed, accelerator, report, folder, val_name, len(train_set))
@@ -251,6 +255,7 @@ def train_one(args, seed: int, out: Path) -> dict:
         accelerator.save_state(str(tmp))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
+            write_record(tmp, args, cfg, state)
             shutil.rmtree(checkpoints / name, ignore_errors=True)
             os.replace(tmp, checkpoints / name)
 
@@ -322,19 +327,6 @@ def write_card(out: Path, model, metrics: RunMetrics) -> None:
     from .card import render_model_card
 
     render_model_card(model, metrics=metrics).save(out / "README.md")
-
-
-def find_checkpoint(checkpoints: Path, which: str) -> Path:
-    if which != "latest":
-        path = Path(which)
-        path = path if path.is_dir() else checkpoints / which
-        if not path.is_dir():
-            raise ModelZooError(f"--resume-from {which}: no such checkpoint folder")
-        return path
-    done = [p for p in checkpoints.glob("*_*") if p.is_dir() and not p.name.startswith(".")]
-    if not done:
-        raise ModelZooError(f"--resume-from latest: no checkpoint in {checkpoints}")
-    return max(done, key=lambda p: p.stat().st_mtime_ns)
 
 
 def run_record(args, seed, accelerator, report, folder: Path, val_name: str, train_samples: int) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,10 +13,12 @@ import numpy as np
 import pytest
 import torch
 from helpers import run_cli
+from typer.testing import CliRunner
 
 import crema_tools
 import model_zoo
 from crema_tools.builder.pipeline import build
+from crema_tools.cli import app
 from crema_tools.loading.transforms import to_model_input
 from crema_tools.media.decode import read_all_frames, read_wav
 from model_zoo.predict import predict
@@ -121,3 +125,45 @@ def test_no_audio_track_and_no_face_are_said_and_the_cli_prints_json(setup, corp
 def test_bad_input_is_one_line(setup, tmp_path):
     r = run_cli("predict", str(tmp_path / "missing.mp4"), "--model", str(setup / "model"), module="crema_tools", timeout=300)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_folder_with_bad_files_gives_every_file_its_row(setup, corpus, tmp_path):
+    """One unreadable file costs its own row, not the folder's: table, --json and --csv hold every file."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copyfile(corpus / "VideoFlash" / f"{CLIP}.flv", folder / "good.flv")
+    (folder / "notes.mp4").write_text("a text file named .mp4\n")
+    (folder / "empty.mp4").write_bytes(b"")
+    model = str(setup / "model")
+    r = CliRunner().invoke(app, ["predict", str(folder), "--model", model, "--json", "--csv", str(tmp_path / "out.csv")])
+    assert r.exit_code == 1, r.output
+    rows = {Path(x["path"]).name: x for x in json.loads(r.stdout)}
+    assert set(rows) == {"good.flv", "notes.mp4", "empty.mp4"}
+    (alone,) = predict(model_zoo.from_pretrained(setup / "model"), [folder / "good.flv"])
+    assert rows["good.flv"]["error"] is None and rows["good.flv"]["probabilities"] == pytest.approx(alone.probabilities)
+    assert rows["empty.mp4"] == {"path": str(folder / "empty.mp4"), "emotion": None, "probabilities": None, "notes": [],
+                                 "error": "file is empty (0 bytes)"}
+    assert rows["notes.mp4"]["probabilities"] is None and rows["notes.mp4"]["error"].startswith("not a readable media file")
+    assert str(folder) not in rows["notes.mp4"]["error"]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert f"error: {folder / 'empty.mp4'}: file is empty (0 bytes)" in errors and len(errors) == 2  # the path once
+    with open(tmp_path / "out.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [Path(row["path"]).name for row in table] == [Path(x["path"]).name for x in json.loads(r.stdout)]
+    by_name = {Path(row["path"]).name: row for row in table}
+    assert by_name["empty.mp4"]["error"] == "file is empty (0 bytes)" and by_name["empty.mp4"]["ANG"] == ""
+    assert by_name["good.flv"]["error"] == "" and float(by_name["good.flv"]["ANG"]) == pytest.approx(alone.probabilities["ANG"], abs=1e-6)
+
+    r = CliRunner().invoke(app, ["predict", str(folder), "--model", model])
+    assert r.exit_code == 1 and "could not be read" in r.stdout.splitlines()[0]
+    lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
+    assert set(lines) == {"good.flv", "notes.mp4", "empty.mp4"} and lines["empty.mp4"].endswith("file is empty (0 bytes)")
+    assert "1 when one or more could not be" in " ".join(CliRunner().invoke(app, ["predict", "--help"]).output.split())
+
+
+def test_a_file_that_cannot_be_read_is_named_once(setup, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("empty.mp4").write_bytes(b"")
+    r = CliRunner().invoke(app, ["predict", "empty.mp4", "--model", str(setup / "model")])
+    assert r.exit_code == 1 and r.stderr == "error: empty.mp4: file is empty (0 bytes)\n"
+    assert r.stdout.splitlines()[1].split() == ["empty.mp4", "-", *"------", "file", "is", "empty", "(0", "bytes)"]

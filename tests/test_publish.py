@@ -23,7 +23,7 @@ from huggingface_hub import DatasetCard, ModelCard
 from typer.testing import CliRunner
 
 import model_zoo
-from crema_tools.builder.card import render_card
+from crema_tools.builder.card import card_record, render_card
 from crema_tools.builder.pipeline import build
 from crema_tools.cli import app
 from crema_tools.ops.publish import PublishError, validate_dataset
@@ -123,7 +123,8 @@ def test_dataset_card_metadata_round_trips_and_its_table_holds():
     assert set(data["task_categories"]) == {"audio-classification", "image-classification", "video-classification"}
     assert "audio-emotion-recognition" in data["task_ids"] and "synthetic" not in data["tags"]
     assert [c["config_name"] for c in data["configs"]] == ["2d-multimodal", "3d-vision"]
-    assert data["crema_tools"]["fold"] == 2 and data["crema_tools"]["samples"]["3d-vision"] == {"train": 5209, "test": 2233}
+    record = card_record(text)  # the build's record: in the card's text, not in the header (not a Hub card field)
+    assert record["fold"] == 2 and record["samples"]["3d-vision"] == {"train": 5209, "test": 2233}
     assert DatasetCard(str(card)).data.to_dict() == data  # what the card writes, it reads back
     rows = [line for line in card.text.splitlines() if line.startswith("| `")]
     assert len(rows) == 2 and all(line.replace("\\|", "").count("|") == 6 for line in rows)  # 5 cells each
@@ -134,6 +135,47 @@ def test_dataset_card_metadata_round_trips_and_its_table_holds():
 
     synthetic = DatasetCard(render_card([fake_report("2d-audio", source="synthetic")]))
     assert "synthetic" in synthetic.data.tags and "<your-org>/" in synthetic.text and "stays raw bytes" not in synthetic.text
+
+
+HUB_CARD_FIELDS = {"language", "license", "license_name", "license_link", "license_details", "tags", "annotations_creators",
+                   "language_creators", "language_details", "pretty_name", "size_categories", "source_datasets",
+                   "task_categories", "task_ids", "paperswithcode_id", "configs", "dataset_info", "extra_gated_fields",
+                   "extra_gated_prompt", "viewer"}
+"""The dataset card metadata the Hub documents (its datasetcard.md spec, and `viewer` from its viewer docs)."""
+
+
+def test_the_card_header_holds_hub_fields_only_and_marks_the_headline_config_default():
+    data = DatasetCard(render_card([fake_report(v) for v in ("2d-audio", "2d-vision", "2d-multimodal")])).data.to_dict()
+    assert set(data) <= HUB_CARD_FIELDS
+    assert [c["config_name"] for c in data["configs"] if c.get("default")] == ["2d-multimodal"]
+    reports = [fake_report(v) for v in ("2d-audio", "3d-audio", "3d-multimodal", "2d-multimodal")]
+    card = DatasetCard(render_card(reports))
+    assert [c["config_name"] for c in card.data.configs if c.get("default")] == ["3d-multimodal"]
+    assert "opens `3d-multimodal` first" in card.text and 'load_dataset("<your-org>/crema-d", "3d-multimodal"' in card.text
+    assert "the `mp4` member of `3d-multimodal`\n" in card.text  # the config named, not spelled out letter by letter
+    assert [c["config_name"] for c in DatasetCard(render_card([fake_report("2d-audio"), fake_report("3d-vision")])).data.configs
+            if c.get("default")] == ["2d-audio"]  # no multimodal config: the first
+
+
+def test_load_dataset_without_a_config_opens_the_default_one(dataset):
+    from datasets import load_dataset
+
+    ds = load_dataset(str(dataset), split="train")
+    assert "mp4" in ds.features and "npy" in ds.features and ds[0]["json"]["variant"] == "3d-multimodal"
+
+
+def test_a_card_of_an_earlier_version_with_its_record_in_the_header_is_still_read(folder):
+    from crema_tools.builder.outdir import is_our_card
+
+    text = (folder / "README.md").read_text()
+    record = card_record(text)
+    header, body = text.split("---", 2)[1:]
+    old = "---" + header + yaml.safe_dump({"crema_tools": record}, sort_keys=False) + "---" + body.split("The build's record")[0]
+    (folder / "README.md").write_text(old)
+    assert card_record(old) == record and is_our_card(folder / "README.md")
+    assert validate_dataset(folder).samples == {n: s for n, s in record["samples"].items()}
+    (folder / "README.md").write_text("---\nlicense: odbl\n---\n# my own card\n")
+    assert card_record((folder / "README.md").read_text()) is None and not is_our_card(folder / "README.md")
 
 
 # --- checks before a push ---------------------------------------------------------------------

@@ -1,16 +1,23 @@
 """The dataset card (README.md) of a built folder, rendered from the reports of its configs.
 
-The YAML header makes the folder load exactly as the Hub repository would: one `configs:` entry
-per built config with its splits' shard patterns, and `dataset_info` features that name the labels.
-Its `crema_tools:` entry records the provenance and the number of samples of every split, which
-`crema-tools push` checks against the reports and the shards. The card is rendered with huggingface_hub's
-`DatasetCard` from `cards/dataset_card.md`; its snippets name `repo_id`, a placeholder until
-`crema-tools push` renders it again with the repository it uploads to.
+The YAML header holds only fields the Hub's card spec documents, and makes the folder load exactly
+as the Hub repository would: one `configs:` entry per built config with its splits' shard patterns
+(the headline one marked `default: true`, which the Hub's viewer opens first and `load_dataset`
+loads when given no config), and `dataset_info` features that name the labels.
+
+The build's record (crema-tools version, provenance and the number of samples of every split),
+which `crema-tools push` checks against the reports and the shards, is in the card's text: a YAML
+block in its last section, "Build record", that people read too (`card_record` reads it back;
+cards of earlier versions kept it in the header, under the same `crema_tools:` key, and are still
+read). The card is rendered with huggingface_hub's `DatasetCard` from `cards/dataset_card.md`; its
+snippets name `repo_id`, a placeholder until `crema-tools push` renders it again with the
+repository it uploads to.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .. import __version__
@@ -33,6 +40,10 @@ SYNTHETIC_BANNER = (
 
 SPLIT_ORDER = ("train", "validation", "test")
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+
+RECORD_KEY = "crema_tools"
+"""The key of the build's record, in the card's text (and in the YAML header of earlier cards)."""
+_RECORD_BLOCK = re.compile(r"^```yaml\n(" + RECORD_KEY + r":\n.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def placeholder_repo_id(folder: str | Path) -> str:
@@ -109,14 +120,65 @@ def _actors_lines(reports: list[dict]) -> str:
     return "; ".join(f"`{name}`: {text}" for name, text in texts.items()) + "."
 
 
-def _example_config(reports: list[dict]) -> dict:
-    """The config the snippets load: the paper's 3D, else 2D, multimodal one, else the first."""
-    def headline(report: dict) -> tuple[bool, bool]:
-        rep = REPRESENTATIONS.get(report["variant"])
-        paper_multimodal = rep is not None and rep.paper and rep.modality == "multimodal"
-        return paper_multimodal, paper_multimodal and rep.layout == "clip"
+def _headline(report: dict) -> tuple[bool, bool]:
+    """(one of the paper's multimodal representations, and of its clips), from the representation's facts."""
+    rep = REPRESENTATIONS.get(report["variant"])
+    paper_multimodal = rep is not None and rep.paper and rep.modality == "multimodal"
+    return paper_multimodal, paper_multimodal and rep.layout == "clip"
 
-    return max(reports, key=headline)
+
+def _example_config(reports: list[dict]) -> dict:
+    """The config the snippets load and the card's default: the paper's 3D, else 2D, multimodal one, else the first.
+
+    A newcomer should meet the paper's subject first: face and voice together, over the whole clip
+    when it was built (its 3D experiments), not whichever config sorts first (`2d-audio`).
+    """
+    return max(reports, key=_headline)
+
+
+def _default_reason(report: dict) -> str:
+    multimodal, clip = _headline(report)
+    if clip:
+        return "the reference paper's headline input, the face and the voice together over the whole clip"
+    if multimodal:
+        return "the reference paper's multimodal input, the face and the voice together"
+    return "the first of the configs built"
+
+
+def build_record(reports: list[dict]) -> dict:
+    """The build's record the card carries: crema-tools version, provenance, samples per config and split."""
+    first = reports[0]
+    return {"version": __version__, "source": first["source"], "protocol": first["protocol"], "seed": first["seed"],
+            "fold": first.get("fold"), "split_file": Report(first).split_file_sha256,
+            "samples": {r["variant"]: {s: v["samples"] for s, v in r["splits"].items()} for r in reports}}
+
+
+def record_section(record: dict) -> str:
+    """The card's last section: the build's record as a YAML block, written by the code (not the template)
+    so that every card carries it whatever its text."""
+    import yaml
+
+    return ("## Build record\n\nThe provenance above and the samples of every split, as `crema-tools push` checks "
+            "them against the reports and the shards:\n\n```yaml\n"
+            + yaml.safe_dump({RECORD_KEY: record}, sort_keys=False) + "```\n")
+
+
+def card_record(text: str) -> dict | None:
+    """The build's record in a card's text (the YAML block of "Build record"), or in the YAML header of
+    a card written before it moved there; None when the card holds none (not written by crema-tools)."""
+    import yaml
+
+    found = _RECORD_BLOCK.search(text)
+    try:
+        if found:
+            record = yaml.safe_load(found.group(1)).get(RECORD_KEY)
+        elif text.startswith("---\n"):
+            record = (yaml.safe_load(text.split("---", 2)[1]) or {}).get(RECORD_KEY)
+        else:
+            return None
+    except (yaml.YAMLError, AttributeError, IndexError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def dataset_card(reports: list[dict], repo_id: str | None = None):
@@ -128,6 +190,7 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
     repo_id = repo_id or f"{PLACEHOLDER_ORG}/crema-d"
     synthetic = first["source"] == "synthetic"
     tasks = [_tasks(r) for r in reports]
+    example = _example_config(reports)
     data = DatasetCardData(
         pretty_name=PRETTY_NAME,
         license="odbl",
@@ -138,27 +201,24 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
         tags=["emotion-recognition", "crema-d", "audio-visual", "webdataset"] + (["synthetic"] if synthetic else []),
         configs=[
             {"config_name": r["variant"],
-             "data_files": [{"split": s, "path": f"{r['variant']}/{s}-*.tar"} for s in r["splits"]]}
+             "data_files": [{"split": s, "path": f"{r['variant']}/{s}-*.tar"} for s in r["splits"]],
+             **({"default": True} if r is example else {})}
             for r in reports
         ],
         dataset_info=[{"config_name": r["variant"], "features": _features(r)} for r in reports],
-        crema_tools={"version": __version__, "source": first["source"], "protocol": first["protocol"],
-                     "seed": first["seed"], "fold": first.get("fold"), "split_file": Report(first).split_file_sha256,
-                     "samples": {r["variant"]: {s: v["samples"] for s, v in r["splits"].items()} for r in reports}},
     )
     rows = [[f"`{r['variant']}`", r["description"], r["shape"],
              ", ".join(f"{s} {v['samples']}" for s, v in r["splits"].items()), len(r["skipped"])]
             for r in reports]
     table = markdown_table(["config", "what a sample holds", "tensor from `crema_tools.load`", "splits (samples)",
                             "skipped clips"], rows)
-    example = _example_config(reports)
     fold = first.get("fold")
     split_file = Report(first).split_file
     build_args = (" ".join(f"--variant {r['variant']}" for r in reports) + f" --protocol {first['protocol']}"
                   + (f" --fold {fold}" if fold is not None else "")
                   + "".join(f" --split-file {name}" for name in (split_file or {}).get("given", []))
                   + f" --seed {first['seed']}")
-    return DatasetCard.from_template(
+    card = DatasetCard.from_template(
         data,
         template_str=card_template("dataset_card.md"),
         source_banner=SYNTHETIC_BANNER if synthetic else "",
@@ -166,6 +226,7 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
         config_table=table,
         repo_id=repo_id,
         example_config=example["variant"],
+        default_reason=_default_reason(example),
         example_split="train" if "train" in example["splits"] else next(iter(example["splits"])),
         video_configs=_storing(reports, "video"),
         mel_configs=_storing(reports, "mel"),
@@ -177,6 +238,8 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
         build_args=build_args,
         resizing=[line for r in reports for line in _resizing(r)],
     )
+    card.text = card.text.rstrip("\n") + "\n\n" + record_section(build_record(reports))
+    return card
 
 
 def render_card(reports: list[dict], repo_id: str | None = None) -> str:

@@ -2,7 +2,7 @@
 
 What crema-tools writes into `--out`, and nothing else:
 
-- `README.md`, the dataset card, whose YAML header holds a `crema_tools:` key;
+- `README.md`, the dataset card, holding the build's `crema_tools:` record (`card.card_record`);
 - `<variant>/`, one folder per config, holding `report.json` and the shards it lists;
 - `.<variant>.partial/`, an unfinished build of a config (see below), holding `build.json`;
 - `.crema-tools.lock`, while a build runs.
@@ -147,17 +147,15 @@ def lock_state(out: Path) -> tuple[str, dict] | None:
 
 
 def is_our_card(path: Path) -> bool:
-    """A README.md whose YAML header carries the `crema_tools:` key every card crema-tools writes has."""
-    import yaml
+    """A README.md with a YAML header and the build's `crema_tools:` record every card crema-tools writes
+    has (in its text; in the header for cards of earlier versions)."""
+    from .card import card_record
 
     try:
         text = path.read_text(encoding="utf-8")
-        if not text.startswith("---\n"):
-            return False
-        header = yaml.safe_load(text.split("---", 2)[1])
-    except (OSError, UnicodeDecodeError, IndexError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError):
         return False
-    return isinstance(header, dict) and isinstance(header.get("crema_tools"), dict)
+    return text.startswith("---\n") and card_record(text) is not None
 
 
 def config_files(folder: Path) -> set[str] | None:

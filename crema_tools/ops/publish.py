@@ -5,9 +5,10 @@
     # then: datasets.load_dataset("my-org/crema-d", "3d-multimodal")
 
 Nothing is uploaded unless the folder passes `validate_dataset`: the card's YAML parses, every config
-of the card has its report and its shards, the sample counts of the card, the reports and the shards
-agree (and the shards' sizes and sha256 where the report records them), the configs share one
-provenance, and no interrupted build left a partial folder. The card
+of the card has its report and its shards, the sample counts of the card (its build record,
+`crema_tools.builder.card.card_record`), the reports and the shards agree (and the shards' sizes
+and sha256 where the report records them), the configs share one provenance, and no interrupted
+build left a partial folder. The card
 is then rendered again so that its snippets name the repository, and the folder is uploaded with
 `HfApi.upload_folder` (with hf_xet installed: a streamed, multi-commit upload that resumes when
 run again). Shards and reports on the Hub that the folder no longer holds are deleted in the same
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-from ..builder.card import write_card
+from ..builder.card import card_record, write_card
 from ..errors import CremaToolsError
 from ..format.report import PROVENANCE, Report, ReportError, check_shards
 from ..hub import hub_errors, repo_url, require_repo_id, require_token
@@ -43,6 +44,7 @@ class DatasetCheck:
     samples: dict[str, dict[str, int]]  # config -> split -> samples counted in the shards
     files: list[str] = field(default_factory=list)  # what a push uploads, relative to the folder
     provenance: dict = field(default_factory=dict)
+    default_config: str | None = None  # the card's `default: true` config, the one to show first
 
     @property
     def shards(self) -> int:
@@ -111,10 +113,13 @@ def validate_dataset(folder: str | Path, *, read_shards: bool = True) -> Dataset
 
     card_configs: dict[str, list] = {}
     card_samples: dict = {}
+    default = None
     if header is not None:
         card_configs = {c.get("config_name"): c.get("data_files") or [] for c in header.get("configs") or []
                         if isinstance(c, dict)}
-        meta = header.get("crema_tools") or {}
+        default = next((c.get("config_name") for c in header.get("configs") or [] if isinstance(c, dict) and c.get("default")),
+                       None)
+        meta = card_record((folder / "README.md").read_text(encoding="utf-8")) or {}  # the build's record
         card_samples = meta.get("samples") or {}
         if not card_configs:
             problems.append("README.md: the YAML header lists no configs")
@@ -149,7 +154,7 @@ def validate_dataset(folder: str | Path, *, read_shards: bool = True) -> Dataset
     if problems:
         shown = problems[:MAX_LISTED] + ([f"and {len(problems) - MAX_LISTED} more"] if len(problems) > MAX_LISTED else [])
         raise PublishError(f"{folder} is not ready to publish: " + "; ".join(shown))
-    return DatasetCheck(folder, sorted(reports), samples, files, provenance)
+    return DatasetCheck(folder, sorted(reports), samples, files, provenance, default)
 
 
 def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,

@@ -72,9 +72,11 @@ def fill_in_audio(rep, f: Features) -> list[str]:
     ablations blank it; an audio model cannot be helped. The middle frame's face is found here."""
     notes = []
     if "mel" in f.errors and "mel" in rep.needs:
+        why = f.errors["mel"].removeprefix(f"{video_path(Path(), f)[1]}: ")  # the video is named once, by predict
         if rep.modality == "audio":
-            raise media.MediaError(f"no usable audio ({f.errors['mel']}); pass --wav, or use a vision model")
-        notes.append(f"no usable audio ({f.errors.pop('mel')}): the spectrogram part is blank (silence)")
+            raise media.MediaError(f"no usable audio ({why}); pass --wav, or use a vision model")
+        del f.errors["mel"]
+        notes.append(f"no usable audio ({why}): the spectrogram part is blank (silence)")
     failed = [f.errors[s] for s in rep.needs if s in f.errors]
     if failed:
         raise media.MediaError(failed[0])
