@@ -7,9 +7,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from helpers import run_cli, shard_metas
 
+from crema_tools.builder.card import card_record
 from crema_tools.builder.pipeline import BuildError, build, plan_build
 from crema_tools.corpus import SplitFileError, assign_splits
 from crema_tools.format.report import Report
@@ -27,10 +27,6 @@ def _split_file(folder: Path, name: str = "split.csv", split: dict | None = None
     path = folder / name
     path.write_text("clip_id,split\n" + "".join(f"{c},{s}\n" for c, s in (split or FILE_SPLIT).items()))
     return path
-
-
-def _card_header(out: Path) -> dict:
-    return yaml.safe_load((out / "README.md").read_text().split("---", 2)[1])
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +54,7 @@ def test_a_split_file_build_holds_the_files_split_and_says_so(file_built):
     assert "--protocol split-file --split-file split.csv --seed 0" in card
     assert f"- Split file: `split.csv`, sha256 `{sha}`, clip_id,split CSV: train 4, test 2 clips." in card
     assert "- Speakers: 2 actors (train 2, test 2); 2 of them appear in more than one split" in card and "not speaker-independent" in card
-    assert _card_header(out)["crema_tools"]["split_file"] == sha
+    assert card_record(card)["split_file"] == sha  # the build record the card carries
     assert validate_dataset(out).provenance["split_file"] == sha  # card and reports agree: the folder can be pushed
 
 
