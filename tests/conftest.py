@@ -10,30 +10,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-
-def _this_checkouts_card_templates() -> None:
-    """Render cards in this process with this checkout's templates.
-
-    `crema_tools.cards` is the top-level `cards/` folder mapped into the package by the install; an
-    editable install made from another checkout (a second git worktree sharing the environment)
-    maps it to that checkout's `cards/`, and the tests of this one would check its code against the
-    other's templates. Subprocesses keep what the install says.
-    """
-    import importlib.util
-
-    cards = Path(__file__).resolve().parents[1] / "cards"
-    spec = importlib.util.find_spec("crema_tools.cards")
-    if spec is None or spec.origin is None or Path(spec.origin).resolve().parent == cards:
-        return
-    spec = importlib.util.spec_from_file_location("crema_tools.cards", cards / "__init__.py",
-                                                  submodule_search_locations=[str(cards)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crema_tools.cards"] = module
-    spec.loader.exec_module(module)
-
-
-_this_checkouts_card_templates()
-
 from crema_tools.synthetic import generate_clip, generate_corpus, sample_clip_ids  # noqa: E402
 
 GOOD_IDS = sample_clip_ids(actors=(1001, 1002), sentences=("DFA", "IEO"))  # 24 clips, every emotion
