@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,6 +24,8 @@ from ..errors import BuildError
 from ..representations import Features, Step
 from ..representations.steps import extract, run_steps
 
+STOP_GRACE_S = 5.0
+"""How long an interrupted build lets each worker finish the clip in hand (about a second) before killing it."""
 HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 """The signals that end a build (see `signals_held`)."""
 
@@ -50,16 +53,28 @@ def _worker_init(parent: int) -> None:
 
 
 def _stop_pool(pool: ProcessPoolExecutor, clean: bool) -> None:
+    """Stop the workers. Cut short (an error, a signal), each first finishes the clip in hand, up to
+    `STOP_GRACE_S`: a worker killed while it writes its result leaves half a message in the result
+    pipe, and the pool's manager thread, which the interpreter joins at exit, would wait for the
+    rest forever. A worker still busy after that is killed, and the pipe is closed under the
+    manager thread so that its read ends."""
     if clean:
         pool.shutdown(wait=True)
         return
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + STOP_GRACE_S
     for p in processes:
-        if p.is_alive():
-            p.kill()
-    for p in processes:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [p for p in processes if p.is_alive()]
+    for p in stuck:
+        p.kill()
+    for p in stuck:
         p.join(timeout=10)
+    if stuck:  # no writer left: a half-read message ends in EOF, which the manager thread handles
+        writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+        if writer is not None:
+            writer.close()
 
 
 class Extraction:
