@@ -9,7 +9,6 @@ import ctypes
 import os
 import signal
 import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -26,8 +25,6 @@ from ..representations.steps import extract, run_steps
 
 STOP_GRACE_S = 5.0
 """How long an interrupted build lets each worker finish the clip in hand (about a second) before killing it."""
-HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-"""The signals that end a build (see `signals_held`)."""
 
 
 def _die_with_parent(parent: int) -> None:
@@ -47,7 +44,6 @@ def _worker_init(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)  # forked inside `submit`, while the parent held them
     _die_with_parent(parent)
     torch.set_num_threads(1)
 
@@ -112,8 +108,7 @@ class Extraction:
         try:
             pending: deque = deque()
             for item in items:
-                with signals_held():
-                    pending.append(self.pool.submit(fn, item))
+                pending.append(self.pool.submit(fn, item))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
@@ -152,17 +147,3 @@ def main_process_threads(workers: int, processes_here: int = 1):
     finally:
         torch.set_num_threads(threads)
 
-
-@contextmanager
-def signals_held():
-    """Hold SIGINT, SIGTERM and SIGHUP back while the pool's internal locks are taken: the build's
-    handler raises, and an exception raised inside `submit` would leave the pool's lock held, so
-    the clean-up that stops the workers would wait on it forever. They are delivered right after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
-from ..errors import LoadError
 from . import clip3d, fbank, image2d, ogm_ge, waveform
 from .base import BuildOptions, Features, Representation, Step, VariantError
 from .options import LoadOptions
@@ -63,9 +62,6 @@ def load_options(rep: Representation, given=None):
     known = {f.name: f for r in REPRESENTATIONS.values() for f in fields(r.options_type)}
     foreign = {k: v for k, v in given.items() if k not in own and (k not in known or v != known[k].default)}
     rep.refuse_options(foreign, known)
-    try:
-        options = rep.options_type(**{k: v for k, v in given.items() if k in own})
-    except TypeError as e:  # pragma: no cover - names are checked above
-        raise LoadError(f"{rep.name}: {e}") from None
+    options = rep.options_type(**{k: v for k, v in given.items() if k in own})
     rep.check_options(options)
     return options

@@ -23,9 +23,8 @@ from ..errors import LoadError
 from ..media import spectrogram, video3d
 from ..media.faces import Face
 from .base import BuildOptions, Features, Representation, Step, non_finite, npy
-from .image2d import dynamic_range_flag
 from .options import MULTIMODAL_LAYOUTS, LoadOptions
-from .steps import MEL, checked_video, fill_in_audio
+from .steps import MEL, checked_video, dynamic_range_flag, fill_in_audio
 
 SQUEEZED_FRAME_WIDTH, SQUEEZED_CHUNK_WIDTH = 208, 16
 
@@ -233,6 +232,8 @@ def assemble_planes(batch: dict, device=None):
     `clip_tensor` does the same on the CPU: frame | chunk side by side, real frames first (`mask`),
     blank frames after.
     """
+    import torch
+
     from ..media.planes import mel_chunks as device_mel_chunks
     from ..media.planes import resize_planes, yuv420_to_rgb
 
@@ -249,8 +250,6 @@ def assemble_planes(batch: dict, device=None):
         chunks = device_mel_chunks(batch["mel"].to(device, non_blocking=True), batch["chunks"].to(device, non_blocking=True),
                                    chunk_w)
         parts.append(chunks[:, :, None].expand(-1, -1, 3, -1, -1))
-    import torch
-
     real = torch.cat(parts, dim=-1)  # (B, T', 3, 224, W), T' the batch's most real frames
     b, t = real.shape[:2]
     out = real.new_zeros((b, mask.shape[1], *real.shape[2:]))
@@ -319,7 +318,7 @@ class PaperClip(Representation):
         return non_finite(f, {"mel_db": "mel spectrogram"}) if self.has_audio else None
 
     def flags(self, f: Features) -> list[dict]:
-        return dynamic_range_flag(f) if self.has_audio and f.get("mel_db") is not None else []
+        return dynamic_range_flag(f) if self.has_audio else []
 
     def check_options(self, opts: LoadOptions) -> None:
         opts.check()

@@ -22,7 +22,7 @@ from ..media.faces import crop_resize, square_crop_box
 from .base import HEIGHT as SIZE
 from .base import BuildOptions, Features, Representation, Step, non_finite
 from .options import LoadOptions
-from .steps import MEL, checked_video, fill_in_audio
+from .steps import MEL, checked_video, dynamic_range_flag, fill_in_audio
 
 
 def step_middle_frame(raw: Path, f: Features) -> None:
@@ -56,16 +56,6 @@ def spectrogram_image(f: Features) -> np.ndarray:
     import torch
 
     return f.derive("spectrogram", lambda: spectrogram.db_image(torch.from_numpy(f["mel_db"]), SIZE, SIZE))
-
-
-def dynamic_range_flag(f: Features) -> list[dict]:
-    """A clip whose audio barely varies in loudness: kept, but flagged (a hum rather than a voice?)."""
-    spread = f.derive("dynamic_range_db", lambda: media.mel_dynamic_range_db(f["mel_db"]))
-    if spread >= media.MIN_DYNAMIC_RANGE_DB:
-        return []
-    return [{"clip_id": f.clip_id, "flag": "low_dynamic_range", "kept": True,
-             "detail": f"{f['audio_source']} audio spans {spread:.1f} dB between loud and quiet frames "
-                       f"(< {media.MIN_DYNAMIC_RANGE_DB:.0f} dB): a steady hum or noise rather than a voice?"}]
 
 
 FACE_PARAMS = {"detector": "facenet-pytorch MTCNN", "min_face_size": 40, "crop": "square, 20% margin", "size": SIZE,
@@ -110,7 +100,7 @@ class PaperImage(Representation):
         return {"png": png(np.concatenate([face_image(f), np.repeat(spec[:, :, None], 3, axis=2)], axis=1))}
 
     def flags(self, f: Features) -> list[dict]:
-        return dynamic_range_flag(f) if self.has_audio and f.get("mel_db") is not None else []
+        return dynamic_range_flag(f) if self.has_audio else []
 
     def check_options(self, opts: LoadOptions) -> None:
         opts.check()

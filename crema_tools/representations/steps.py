@@ -67,6 +67,19 @@ def step_mel(raw: Path, f: Features) -> None:
 MEL = Step("mel", step_mel, ("mel_db", "audio_duration", "audio_source"))
 
 
+def dynamic_range_flag(f: Features) -> list[dict]:
+    """A clip whose audio barely varies in loudness (the mel step's own check): kept, but flagged (a
+    hum rather than a voice?). Made once per clip, whichever representations read the mel."""
+    if f.get("mel_db") is None:
+        return []
+    spread = f.derive("dynamic_range_db", lambda: media.mel_dynamic_range_db(f["mel_db"]))
+    if spread >= media.MIN_DYNAMIC_RANGE_DB:
+        return []
+    return [{"clip_id": f.clip_id, "flag": "low_dynamic_range", "kept": True,
+             "detail": f"{f['audio_source']} audio spans {spread:.1f} dB between loud and quiet frames "
+                       f"(< {media.MIN_DYNAMIC_RANGE_DB:.0f} dB): a steady hum or noise rather than a voice?"}]
+
+
 def fill_in_audio(rep, f: Features) -> list[str]:
     """Predict on a video without usable audio: a multimodal model gets a blank (silent) mel, as the
     ablations blank it; an audio model cannot be helped. The middle frame's face is found here."""
