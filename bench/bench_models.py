@@ -62,7 +62,8 @@ def run_one(name: str, variant: str, device: str, batch: int, frames: int, iters
     import model_zoo
 
     torch.manual_seed(0)
-    kwargs = {"num_frames": frames} if name.startswith("videomae") else {}
+    frames_arg = model_zoo.get_model_entry(name).frames_arg
+    kwargs = {frames_arg: frames} if frames_arg else {}
     baseline_kib = rss_now_kib()
     model = model_zoo.create_model(name, variant=variant, **kwargs).to(device).train()
     shape = model.pretrained_cfg.input_shape

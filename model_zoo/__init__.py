@@ -12,12 +12,13 @@ Every model maps a batch of its variant's inputs, (B, C, 224, W) for 2D and (B, 
 for 3D, to (B, num_classes) logits in the order of `LABEL_NAMES`.
 """
 
-# Importing the architecture modules registers them.
-from . import googlenet, i3d, resnet, simple3d, vgg, videomae, vit  # noqa: F401
+# Importing the architecture modules registers them (separate, below, builds on the encoders above it).
+from . import i3d, simple3d, torchvision_2d, videomae, vit  # noqa: F401
 from .base import ZooModel
 from .config import LABEL_NAMES, VARIANTS, VARIANTS_2D, VARIANTS_3D, PretrainedCfg, Variant
 from .i3d import InceptionI3d, load_i3d_weights
 from .registry import ModelEntry, create_model, from_pretrained, get_model_entry, list_models, load_model
+from .separate import SeparateEncoders
 from .simple3d import Simple3D
 from .torchvision_2d import TorchvisionClassifier
 from .videomae import VideoMAEClassifier
@@ -31,6 +32,7 @@ __all__ = [
     "InceptionI3d",
     "ModelEntry",
     "PretrainedCfg",
+    "SeparateEncoders",
     "Simple3D",
     "TorchvisionClassifier",
     "Variant",

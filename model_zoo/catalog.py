@@ -26,6 +26,9 @@ class ModelEntry:
     paper: str  # where the paper reports it, or "future work"
     summary: str
     pretrained: str | None  # what `pretrained=True` loads; None if no published weights
+    head: str | None = None  # dotted path of the classification layer (None: no single one)
+    dropout_arg: str | None = None  # the constructor argument setting its dropout (None: none to set)
+    frames_arg: str | None = None  # the constructor argument fixing its frame count (None: takes any length)
 
     @property
     def default_variant(self) -> str:
@@ -45,8 +48,16 @@ def register_model(
     summary: str,
     default_channels: int = 3,
     pretrained: str | None = None,
+    head: str | None = None,
+    dropout_arg: str | None = None,
+    frames_arg: str | None = None,
 ) -> Callable:
-    """Decorator registering a builder `fn(variant, num_classes, pretrained, channels, **kwargs)`."""
+    """Decorator registering a builder `fn(variant, num_classes, pretrained, channels, **kwargs)`.
+
+    `head`, `dropout_arg` and `frames_arg` are the facts training and the separate-encoder models
+    need, as data: where the classifier sits (replaced to take the features), which argument sets
+    dropout, and which fixes the frame count; so no code outside the model's file names a model.
+    """
 
     def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
@@ -54,7 +65,8 @@ def register_model(
         for variant in variants:
             get_variant(variant)
         _REGISTRY[name] = ModelEntry(
-            name, builder, model_class, tuple(variants), default_channels, paper, summary, pretrained
+            name, builder, model_class, tuple(variants), default_channels, paper, summary, pretrained,
+            head, dropout_arg, frames_arg,
         )
         return builder
 

@@ -75,6 +75,8 @@ class PretrainedCfg:
     def load_options(self) -> dict:
         """The `crema_tools.load` options that give this model its input (layout, frames, channels),
         in the loader's most compact form (`crema_tools.transforms.to_model_input` finishes it on the device)."""
+        if get_variant(self.variant).layout not in ("image", "clip"):
+            return {"layout": "parts"}  # a config of the other labs' inputs, its two parts apart (the ogm-ge config)
         options: dict = {"channels": self.input_size[0], "dtype": "planes" if self.frames is not None else "uint8"}
         if self.frames is not None:
             options["sample_frames" if self.temporal == "sample" else "pad_to"] = self.frames

@@ -231,6 +231,8 @@ def load_i3d_weights(
     paper="Tables 1-3, 3D CNN (ImageNet-inflated); best overall: 83.1% vision, 80.6% multimodal",
     summary="Inception-v1 I3D in the pytorch-i3d layout",
     pretrained="pytorch-i3d rgb_imagenet.pt (ImageNet-inflated Inception-v1)",
+    head="logits",
+    dropout_arg="dropout",
 )
 def i3d(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 3, **kwargs):
     """I3D for a 3D variant; `pretrained=True` fetches pytorch-i3d's rgb_imagenet.pt into the torch

@@ -65,6 +65,8 @@ class Simple3D(ZooModel):
     variants=VARIANTS_3D,
     paper="Tables 1-3, 3D CNN (from scratch; 3262 parameters in the paper)",
     summary="six Conv3d layers + linear, about 3.3K parameters",
+    head="classifier",
+    dropout_arg="dropout",
 )
 def simple3d(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 3, **kwargs):
     """The paper's 3D baseline; kwargs: `widths` (six conv widths), `dropout`."""

@@ -1,8 +1,9 @@
-"""The one adaptation shared by the torchvision 2D CNNs (ResNet18, GoogLeNet, VGG16).
+"""The paper's three torchvision 2D CNNs (ResNet18, GoogLeNet, VGG16): one table, one adaptation.
 
-Each architecture file only says where its first conv and its head live; this module builds the
-torchvision model with a `num_classes` head, swaps the first conv for a 1-channel one when asked
-(filters summed), and loads ImageNet weights through torchvision's weights API into that adapted
+`TORCHVISION_SPECS` says, per architecture, where its first conv and its head live and what the
+paper did with it; each row is registered as a zoo model. This module builds the torchvision
+model with a `num_classes` head, swaps the first conv for a 1-channel one when asked (filters
+summed), and loads ImageNet weights through torchvision's weights API into that adapted
 model (first conv summed the same way, ImageNet head dropped).
 
 torchvision is imported when a model is built, not with `model_zoo`: importing it costs seconds
@@ -21,12 +22,14 @@ if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
 
 from .base import ZooModel, check_input
+from .catalog import register_model
 from .config import (
     HEIGHT,
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    VARIANTS_2D,
     ModelZooError,
     PretrainedCfg,
     check_channels,
@@ -47,19 +50,37 @@ class TorchvisionSpec:
     skip_pretrained: tuple[str, ...] = ()  # checkpoint key prefixes the adapted model does not have
     gray_mean: tuple[float, ...] = IMAGENET_GRAY_MEAN
     gray_std: tuple[float, ...] = IMAGENET_GRAY_STD
+    paper: str = ""  # where the paper reports it
+    summary: str = ""
 
 
-TORCHVISION_SPECS: dict[str, TorchvisionSpec] = {}
+def _googlenet_kwargs(channels: int) -> dict:
+    # No auxiliary heads (torchvision drops them after loading ImageNet weights too). The ImageNet
+    # weights were trained on inputs scaled to [-1, 1]; torchvision's transform_input re-maps
+    # ImageNet-normalised RGB to that, but it indexes three channels, so grey inputs skip it and
+    # are normalised with mean 0.5, std 0.5 instead (see gray_mean/gray_std below).
+    return {"aux_logits": False, "transform_input": channels == 3, "init_weights": True}
+
+
+TORCHVISION_SPECS: dict[str, TorchvisionSpec] = {
+    "resnet18": TorchvisionSpec(
+        builder="resnet18", weights="ResNet18_Weights", first_conv="conv1", head="fc",
+        paper="Tables 1-3, 2D CNN (ImageNet init)", summary="torchvision ResNet18, 6-way head"),
+    "googlenet": TorchvisionSpec(
+        builder="googlenet", weights="GoogLeNet_Weights", first_conv="conv1.conv", head="fc",
+        build_kwargs=_googlenet_kwargs, skip_pretrained=("aux1.", "aux2."), gray_mean=(0.5,), gray_std=(0.5,),
+        paper="Tables 1-3, 2D CNN (ImageNet init); best 2D multimodal, 66.1%",
+        summary="torchvision GoogLeNet without auxiliary heads, 6-way head"),
+    "vgg16": TorchvisionSpec(
+        builder="vgg16", weights="VGG16_Weights", first_conv="features.0", head="classifier.6",
+        paper="Tables 1-3, 2D CNN (ImageNet init); best 2D vision, 70.4%",
+        summary="torchvision VGG16 (no batch norm), 6-way head"),
+}
 
 
 def _torchvision_models(name: str):
     """An attribute of torchvision.models, imported on first use."""
     return getattr(importlib.import_module("torchvision.models"), name)
-
-
-def register_torchvision_arch(name: str, spec: TorchvisionSpec) -> TorchvisionSpec:
-    TORCHVISION_SPECS[name] = spec
-    return spec
 
 
 class TorchvisionClassifier(ZooModel):
@@ -146,3 +167,17 @@ def build_torchvision_classifier(
         model.load_torchvision_weights(weights)
         model.pretrained_cfg = replace(model.pretrained_cfg, weights=f"torchvision:{weights}")
     return model
+
+
+def _register(arch: str, spec: TorchvisionSpec) -> None:
+    def build(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 3):
+        return build_torchvision_classifier(arch, variant=variant, num_classes=num_classes, pretrained=pretrained,
+                                            channels=channels)
+
+    build.__doc__ = f"{arch} for a 2D variant; `pretrained=True` loads torchvision's ImageNet weights."
+    register_model(arch, model_class=TorchvisionClassifier, variants=VARIANTS_2D, paper=spec.paper, summary=spec.summary,
+                   pretrained=f"ImageNet, torchvision {spec.weights}.IMAGENET1K_V1", head=f"net.{spec.head}")(build)
+
+
+for _arch, _spec in TORCHVISION_SPECS.items():
+    _register(_arch, _spec)

@@ -43,9 +43,6 @@ from .registry import create_model, get_model_entry, list_models, load_model
 from .resume import check_resumable, find_checkpoint, load_training_state, write_record
 from .run_metrics import RunMetrics
 
-DROPOUT_ARG = {"videomae": "hidden_dropout_prob", "videomae_conv_stem": "hidden_dropout_prob",
-               "vit": "dropout", "vit_replicated_spectrogram": "dropout", "i3d": "dropout", "simple3d": "dropout"}
-"""The constructor argument that sets each model's dropout (the torchvision CNNs have none to set)."""
 HOLDOUT = 0.1
 
 
@@ -123,8 +120,9 @@ def parse_args(argv=None) -> argparse.Namespace:
             if getattr(args, name) is None:
                 setattr(args, name, getattr(defaults, name))
         args.recipe_values = recipe.to_dict() if recipe else None
-        if args.dropout is not None and args.model not in DROPOUT_ARG:
-            raise ModelZooError(f"{args.model} has no dropout option (models with one: {', '.join(DROPOUT_ARG)})")
+        if args.dropout is not None and get_model_entry(args.model).dropout_arg is None:
+            with_dropout = [name for name in list_models() if get_model_entry(name).dropout_arg]
+            raise ModelZooError(f"{args.model} has no dropout option (models with one: {', '.join(with_dropout)})")
         for name in ("epochs", "batch_size", "gradient_accumulation_steps"):
             if getattr(args, name) < 1:
                 raise ModelZooError(f"--{name.replace('_', '-')} must be at least 1")
@@ -149,13 +147,13 @@ def check_model_args(args) -> None:
 
 
 def make_model(args):
-    kwargs = {}
+    entry, kwargs = get_model_entry(args.model), {}
     if args.dropout is not None:
-        kwargs[DROPOUT_ARG[args.model]] = args.dropout
+        kwargs[entry.dropout_arg] = args.dropout
     if args.channels is not None:
         kwargs["channels"] = args.channels
-    if args.frames is not None and args.model.startswith("videomae"):
-        kwargs["num_frames"] = args.frames  # a transformer's frame count is part of the model
+    if args.frames is not None and entry.frames_arg:
+        kwargs[entry.frames_arg] = args.frames  # a transformer's frame count is part of the model
     model = create_model(args.model, variant=args.variant, pretrained=args.pretrained, **kwargs)
     cfg = model.pretrained_cfg
     if args.frames is not None:

@@ -199,6 +199,8 @@ def _build(
     paper="Tables 1-3, Transformer (Kinetics init, 32 frames)",
     summary="transformers VideoMAEForVideoClassification, mean pooling",
     pretrained=f"Kinetics-400, {KINETICS_CHECKPOINT} (CC BY-NC 4.0)",
+    dropout_arg="hidden_dropout_prob",
+    frames_arg="num_frames",
 )
 def videomae(
     *,
@@ -226,6 +228,8 @@ def videomae(
     paper="future work (sections 5.7.4 and 6): small 3D CNN before VideoMAE",
     summary="ConvStem3d (halves T, H, W) + VideoMAE on 112x112",
     pretrained=f"backbone only: {KINETICS_CHECKPOINT} (CC BY-NC 4.0)",
+    dropout_arg="hidden_dropout_prob",
+    frames_arg="num_frames",
 )
 def videomae_conv_stem(
     *,

@@ -109,6 +109,8 @@ class VisionTransformer(ZooModel):
     default_channels=1,
     paper="Tables 1-3, Transformer (from scratch)",
     summary="ViT: patch 16, dim 768, 6 blocks, 4 heads, MLP 1024, class token",
+    head="head",
+    dropout_arg="dropout",
 )
 def vit(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 1, **kwargs):
     """The paper's ViT; kwargs: `dropout` (paper: 0.2-0.4), `depth`, `heads`, `dim`, `mlp_dim`."""
@@ -122,6 +124,8 @@ def vit(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, c
     default_channels=1,
     paper="future work (section 6): spectrogram replicated across patches",
     summary="ViT patching the face only; the pooled spectrogram joins every patch",
+    head="head",
+    dropout_arg="dropout",
 )
 def vit_replicated_spectrogram(
     *, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 1, **kwargs

@@ -51,12 +51,15 @@ def by_name(names):
 
 
 def test_list_models_names_the_seven_encoders_and_the_future_work():
-    assert model_zoo.list_models() == sorted(PAPER_MODELS + FUTURE_MODELS)
-    assert model_zoo.list_models("vit*") == ["vit", "vit_replicated_spectrogram"]
+    separate = [f"{name}_separate" for name in ("googlenet", "i3d", "resnet18", "simple3d", "vgg16", "vit")]
+    assert model_zoo.list_models() == sorted(PAPER_MODELS + FUTURE_MODELS + separate)
+    assert model_zoo.list_models("vit*") == ["vit", "vit_replicated_spectrogram", "vit_separate"]
     assert model_zoo.list_models(variant="2d-audio") == ["googlenet", "resnet18", "vgg16", "vit"]
-    assert model_zoo.list_models(variant="2d-multimodal") == [
-        "googlenet", "resnet18", "vgg16", "vit", "vit_replicated_spectrogram"
-    ]
+    assert model_zoo.list_models(variant="2d-multimodal") == sorted([
+        "googlenet", "resnet18", "vgg16", "vit", "vit_replicated_spectrogram",
+        "googlenet_separate", "resnet18_separate", "vgg16_separate", "vit_separate",
+    ])
+    assert model_zoo.list_models(variant="ogm-ge") == ["resnet18_separate"]
     assert model_zoo.list_models(variant="3d-vision") == ["i3d", "simple3d", "videomae", "videomae_conv_stem"]
 
 
