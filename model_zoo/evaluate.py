@@ -6,7 +6,8 @@
 Writes `<out>/eval-<split>.json` (accuracy = WAR, UAR, macro-F1, per-emotion scores, confusion
 matrix, breakdowns by intensity and actor sex, the CREMA-D raters' accuracy on the same clips) and
 `<out>/confusion-<split>.png`. Multimodal models are also scored with each modality blanked (the
-paper's "Ablated I3D"). Each clip counts exactly once, whatever the number of processes.
+paper's "Ablated I3D"). Separate-encoder models also report each modality's own logits' scores
+(`modalities`). Each clip counts exactly once, whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -28,15 +29,26 @@ from .metrics import METRICS, Prediction, evaluation, plot_confusion, scores_lin
 
 
 @torch.no_grad()
-def predict(model, loader, accelerator, ablate: str | None = None) -> list[Prediction]:
-    """Every clip of the loader's split once, over all processes (each process runs its share)."""
+def predict(model, loader, accelerator, ablate: str | None = None,
+            per_modality: dict[str, list[Prediction]] | None = None) -> list[Prediction]:
+    """Every clip of the loader's split once, over all processes (each process runs its share).
+
+    With `per_modality` (a dict) and a separate-encoder model, each modality's own predictions
+    are put in it too, from the same pass."""
     model.eval()
-    cfg = accelerator.unwrap_model(model).pretrained_cfg
-    mine = []
+    net = accelerator.unwrap_model(model)
+    cfg, modalities = net.pretrained_cfg, getattr(net, "modalities", None) if per_modality is not None else None
+    mine, mine_parts = [], {m: [] for m in modalities or ()}
     for batch in loader:
-        logits = model(to_model_input(batch, cfg.mean, cfg.std, accelerator.device, blank=ablate))
+        inputs = to_model_input(batch, cfg.mean, cfg.std, accelerator.device, blank=ablate)
+        logits, parts = model(inputs, return_parts=True) if modalities else (model(inputs), {})
         for cid, label, pred in zip(batch["clip_id"], batch["label"].tolist(), logits.argmax(-1).tolist()):
             mine.append(Prediction(cid, label, pred))
+        for m, part in parts.items():
+            mine_parts[m] += [Prediction(c, y, p) for c, y, p in zip(batch["clip_id"], batch["label"].tolist(),
+                                                                      part.argmax(-1).tolist())]
+    for m, preds in mine_parts.items():
+        per_modality[m] = sorted(gather_object(preds) if accelerator.num_processes > 1 else preds, key=lambda p: p.clip_id)
     everyone = gather_object(mine) if accelerator.num_processes > 1 else mine
     return sorted(everyone, key=lambda p: p.clip_id)
 
@@ -48,9 +60,15 @@ def split_loader(folder, variant: str, split: str, cfg, batch_size: int, num_wor
 
 def evaluate_split(model, loader, accelerator, modality: str, ablations: bool = True) -> dict:
     """The split's metrics; for multimodal models also with the audio and the vision part blanked."""
-    preds = predict(model, loader, accelerator)
+    per_modality: dict[str, list[Prediction]] = {}
+    preds = predict(model, loader, accelerator, per_modality=per_modality)
     result = evaluation(preds, modality)
     result["predictions"] = [[p.clip_id, p.label, p.predicted] for p in preds]
+    if per_modality:  # a separate-encoder model: each modality's own logits
+        result["modalities"] = {}
+        for part, part_preds in per_modality.items():
+            scores = evaluation(part_preds, modality)
+            result["modalities"][part] = {"samples": scores["samples"], **{spec.key: scores[spec.key] for spec in METRICS}}
     if ablations and modality == "multimodal":
         result["ablation"] = {}
         for part in ("audio", "vision"):

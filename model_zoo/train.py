@@ -34,10 +34,12 @@ from crema_tools.loading.dataset import collate, resolve
 from crema_tools.loading.transforms import to_model_input
 from crema_tools.variants import VARIANTS
 
+from .balancing import METHODS, Outputs, StepContext, get_method, hyperparameter_names
 from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 from .evaluate import evaluate_split, split_loader
 from .metrics import METRICS, scores_line
+from .optimizers import OPTIMIZERS, SCHEDULES, check_loss, make_optimizer, make_schedule, updates_per_epoch
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models, load_model
 from .resume import check_resumable, find_checkpoint, load_training_state, write_record
@@ -94,7 +96,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="start from the encoder's published weights")
     ap.add_argument("--seed", type=int, default=0, help="training seed (initialisation, order)")
     ap.add_argument("--seeds", type=int, nargs="+", help="several runs, one per seed, in <out>/seed-<n>, then a summary")
-    ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant", help="lr schedule (paper: constant)")
+    ap.add_argument("--optimizer", choices=OPTIMIZERS, help="paper: adam; OGM-GE's line: sgd")
+    ap.add_argument("--momentum", type=float, help="sgd's momentum (OGM-GE: 0.9)")
+    ap.add_argument("--weight-decay", type=float, help="(OGM-GE: 1e-4)")
+    ap.add_argument("--schedule", choices=SCHEDULES, help="lr schedule (paper: constant; OGM-GE: step)")
+    ap.add_argument("--lr-decay-epochs", type=int, help="--schedule step: decay every N epochs (OGM-GE: 70)")
+    ap.add_argument("--lr-decay-ratio", type=float, help="--schedule step: the decay factor (default 0.1)")
+    ap.add_argument("--fusion", choices=("sum", "concat", "film", "gated"), help="separate-encoder models: the fusion head")
+    ap.add_argument("--method", "--modulation", dest="method", choices=tuple(METHODS),
+                    help="separate-encoder models: a balancing method (model_zoo.balancing; default joint)")
+    for name in hyperparameter_names():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=int if name.startswith("modulation_") else float,
+                        help="a balancing method's hyperparameter (default: the method's paper value)")
     ap.add_argument("--gradient-accumulation-steps", type=int, default=1)
     ap.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default=None,
                     help="default: accelerate launch's setting")
@@ -116,9 +129,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not args.model or not args.variant:
             raise ModelZooError("give --recipe, or --model and --variant")
         defaults = recipe or Recipe(name="", model=args.model, variant=args.variant)
-        for name in ("epochs", "batch_size", "lr", "dropout", "channels", "frames", "pretrained"):
+        for name in ("epochs", "batch_size", "lr", "dropout", "channels", "frames", "pretrained", "optimizer",
+                     "momentum", "weight_decay", "schedule", "lr_decay_epochs", "lr_decay_ratio", "fusion", "method"):
             if getattr(args, name) is None:
                 setattr(args, name, getattr(defaults, name))
+        given = {name: getattr(args, name) for name in hyperparameter_names()}
+        args.balancing = get_method(args.method, **{**defaults.method_options, **{k: v for k, v in given.items()
+                                                                                  if v is not None}}) \
+            if args.method else None
+        if args.balancing is None and any(v is not None for v in given.values()):
+            raise ModelZooError(f"--{next(k for k, v in given.items() if v is not None).replace('_', '-')} "
+                                "is a balancing method's; give --method too")
+        check_loss(defaults.loss)
         args.recipe_values = recipe.to_dict() if recipe else None
         if args.dropout is not None and get_model_entry(args.model).dropout_arg is None:
             with_dropout = [name for name in list_models() if get_model_entry(name).dropout_arg]
@@ -144,6 +166,17 @@ def check_model_args(args) -> None:
         raise ModelZooError(f"--frames applies to 3D models; {args.model} on {args.variant} takes one image")
     if args.frames is not None and args.frames < 1:
         raise ModelZooError("--frames must be at least 1")
+    separate = getattr(entry.model_class, "modalities", None) is not None
+    if args.balancing is not None:
+        if not separate:
+            raise ModelZooError(f"--method {args.method} balances separate encoders; {args.model} shares one: train "
+                                f"{args.model}_separate (one of {', '.join(n for n in list_models() if n.endswith('_separate'))})")
+        args.balancing.check(args.epochs)
+        if args.balancing.modulates_each_step and args.gradient_accumulation_steps > 1:
+            raise ModelZooError(f"--method {args.method} modulates each step's gradients; "
+                                "use --gradient-accumulation-steps 1 (a larger --batch-size or more processes instead)")
+    if args.fusion is not None and not separate:
+        raise ModelZooError(f"--fusion applies to separate-encoder models; {args.model} shares one encoder")
 
 
 def make_model(args):
@@ -154,6 +187,8 @@ def make_model(args):
         kwargs["channels"] = args.channels
     if args.frames is not None and entry.frames_arg:
         kwargs[entry.frames_arg] = args.frames  # a transformer's frame count is part of the model
+    if args.fusion is not None:
+        kwargs["fusion"] = args.fusion
     model = create_model(args.model, variant=args.variant, pretrained=args.pretrained, **kwargs)
     cfg = model.pretrained_cfg
     if args.frames is not None:
@@ -227,18 +262,18 @@ def train_one(args, seed: int, out: Path) -> dict:
     # workers' seeds come from this generator, not the global RNG, so a resumed run draws the same numbers
     train_loader = torch.utils.data.DataLoader(train_set, generator=torch.Generator().manual_seed(seed), **loader_kwargs)
     val_loader = torch.utils.data.DataLoader(val_set, **loader_kwargs)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum or 0.0, args.weight_decay or 0.0)
     steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
-    updates = math.ceil(steps_per_epoch / args.gradient_accumulation_steps) * args.epochs
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=updates) if args.schedule == "cosine"
-                 else torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0))
+    per_epoch = updates_per_epoch(len(train_set), args.batch_size, args.gradient_accumulation_steps)
+    scheduler = make_schedule(args.schedule, optimizer, updates=per_epoch * args.epochs, updates_per_epoch=per_epoch,
+                              decay_epochs=args.lr_decay_epochs, decay_ratio=args.lr_decay_ratio)
     model, optimizer = accelerator.prepare(model, optimizer)  # the loaders stay ours: they split by rank already
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
     if resume is not None:
         load_training_state(accelerator, resume, args, cfg)
         accelerator.print(f"resumed at epoch {state.epoch + 1}, batch {state.step_in_epoch}")
-    modality = VARIANTS[args.variant].modality
+    modality, method, method_log = VARIANTS[args.variant].modality, args.balancing, {}
     run_config = run_record(args, seed, accelerator, report, folder, val_name, len(train_set))
     accelerator.init_trackers("crema-tools", config={k: v for k, v in flat(run_config).items()})
 
@@ -266,9 +301,17 @@ def train_one(args, seed: int, out: Path) -> dict:
                    disable=not accelerator.is_local_main_process, file=sys.stderr)
         for batch in bar:
             with accelerator.accumulate(model):
-                logits = model(to_model_input(batch, cfg.mean, cfg.std, accelerator.device))
-                loss = torch.nn.functional.cross_entropy(logits, batch["label"].to(accelerator.device))
-                accelerator.backward(loss)
+                inputs, labels = to_model_input(batch, cfg.mean, cfg.std, accelerator.device), batch["label"].to(accelerator.device)
+                if method is None:
+                    loss = torch.nn.functional.cross_entropy(model(inputs), labels)
+                    accelerator.backward(loss)
+                else:
+                    outputs = Outputs(*model(inputs, return_parts=True), labels)
+                    loss = method.loss(outputs)
+                    accelerator.backward(loss)
+                    method_log = method.after_backward(outputs, StepContext(accelerator.unwrap_model(model), epoch, state.global_step,
+                                                                         torch.Generator(accelerator.device).manual_seed(
+                                                                             seed * 1_000_003 + state.global_step), accelerator))
                 optimizer.step()
                 if accelerator.sync_gradients:
                     scheduler.step()
@@ -276,7 +319,7 @@ def train_one(args, seed: int, out: Path) -> dict:
             total, count = total + loss.item() * len(batch["label"]), count + len(batch["label"])
             state.step_in_epoch += 1
             state.global_step += 1
-            bar.set_postfix(loss=f"{total / count:.4f}")
+            bar.set_postfix(loss=f"{total / count:.4f}", **({k: f"{v:.3f}" for k, v in method_log.items()} if method else {}))
             if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
                 save(f"step_{state.global_step}")
         train_loss = accelerator.reduce(torch.tensor([total, count], dtype=torch.float64, device=accelerator.device), "sum")
@@ -345,8 +388,11 @@ def run_record(args, seed, accelerator, report, folder: Path, val_name: str, tra
         "training": {"epochs": args.epochs, "batch_size": args.batch_size,
                      "global_batch": args.batch_size * accelerator.num_processes * args.gradient_accumulation_steps,
                      "processes": accelerator.num_processes, "gradient_accumulation_steps": args.gradient_accumulation_steps,
-                     "precision": accelerator.mixed_precision, "optimizer": "adam", "lr": args.lr,
-                     "schedule": args.schedule, "loss": "cross-entropy", "dropout": args.dropout,
+                     "precision": accelerator.mixed_precision, "optimizer": args.optimizer, "lr": args.lr,
+                     "momentum": args.momentum, "weight_decay": args.weight_decay, "schedule": args.schedule,
+                     "lr_decay_epochs": args.lr_decay_epochs, "lr_decay_ratio": args.lr_decay_ratio,
+                     "loss": "cross-entropy", "dropout": args.dropout, "fusion": args.fusion,
+                     "method": args.method, "method_options": args.balancing.hyperparameters() if args.balancing else None,
                      "channels": args.channels, "frames": args.frames, "pretrained": args.pretrained,
                      "train_samples_per_process": train_samples, "validation": val_name,
                      "selection": "best validation UAR", "precise_bn_batches": args.precise_bn_batches,

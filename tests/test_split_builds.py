@@ -148,7 +148,9 @@ def test_the_run_record_of_a_model_names_the_split_file(file_built):
     report = Report.load(out / "2d-audio" / "report.json")
     args = SimpleNamespace(model="resnet18", variant="2d-audio", recipe=None, data=str(out), epochs=1, batch_size=2,
                            gradient_accumulation_steps=1, lr=1e-4, schedule="constant", dropout=0.0, channels=3, frames=None,
-                           pretrained=False, precise_bn_batches=0, recipe_values={})
+                           pretrained=False, precise_bn_batches=0, recipe_values={}, optimizer="adam", momentum=None,
+                           weight_decay=None, lr_decay_epochs=None, lr_decay_ratio=None, fusion=None, method=None,
+                           balancing=None)
     accelerator = SimpleNamespace(num_processes=1, mixed_precision="no")
     record = run_record(args, 0, accelerator, report, out / "2d-audio", "held-out 10% of train", 4)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,85 @@
+"""What a balancing method is: the hooks the separate-encoder trainer calls, designed once.
+
+The training loop (`model_zoo.train`) stays one loop. Each step it runs the model with each
+modality's logits (`model(x, return_parts=True)`), asks the method for the loss, backpropagates,
+lets the method change the gradients, then steps the optimizer:
+
+    out = Outputs(*model(inputs, return_parts=True), labels)
+    loss = method.loss(out)
+    accelerator.backward(loss)
+    method.after_backward(out, context)      # gradient modulation (OGM-GE), between backward and step
+    optimizer.step()
+
+Whatever a method computes from the batch comes from the global batch: `context.global_sum`
+adds a per-process tensor over all processes (a no-op on one), and under DDP the gradients a
+method reads after backward are already averaged over the processes. Noise is drawn from
+`context.generator`, seeded alike on every process, so every process makes the same update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ..config import ModelZooError
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """One step's model outputs: the fused logits, each modality's logits, and the labels."""
+
+    logits: torch.Tensor
+    parts: dict[str, torch.Tensor]
+    labels: torch.Tensor
+
+
+@dataclass
+class StepContext:
+    """Where training stands, for a method's hooks."""
+
+    model: torch.nn.Module  # the unwrapped model: its `audio` and `vision` encoders
+    epoch: int  # 0-based, as the authors' loops count
+    step: int  # global optimizer step
+    generator: torch.Generator  # seeded from (training seed, step): the same numbers on every process
+    accelerator: Any = None
+
+    def global_sum(self, value: torch.Tensor) -> torch.Tensor:
+        """`value` summed over all processes (the global batch's), or itself on one process."""
+        if self.accelerator is None or self.accelerator.num_processes == 1:
+            return value
+        return self.accelerator.reduce(value.detach().clone(), "sum")
+
+    def encoder(self, modality: str) -> torch.nn.Module:
+        return getattr(self.model, modality)
+
+
+@dataclass(frozen=True)
+class BalancingMethod:
+    """A balancing method: its hyperparameters are the dataclass fields, its defaults the paper's."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    paper: ClassVar[str]  # the paper and the code it follows
+    modulates_each_step: ClassVar[bool] = False  # reads one step's gradients: no gradient accumulation
+
+    def check(self, epochs: int) -> None:
+        """Bad hyperparameters for a run of `epochs` epochs: a `ModelZooError` naming the fix."""
+
+    def loss(self, out: Outputs) -> torch.Tensor:
+        """The loss to backpropagate (the joint baseline's: cross-entropy of the fused logits)."""
+        return F.cross_entropy(out.logits, out.labels)
+
+    def after_backward(self, out: Outputs, context: StepContext) -> dict[str, float]:
+        """Change the gradients before the optimizer step; returns what to log (e.g. coefficients)."""
+        return {}
+
+    def hyperparameters(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def check_positive(method: str, name: str, value: float) -> None:
+    if not value > 0:
+        raise ModelZooError(f"{method}: --{name.replace('_', '-')} must be above 0, got {value}")
