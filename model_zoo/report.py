@@ -57,6 +57,8 @@ def summarise(metrics: Iterable[RunMetrics | Mapping], split: str = "test") -> l
                "recipe": runs[0].recipe}
         for spec in METRICS:
             row[spec.key] = _stat([r.score(split, spec.key) for r in runs])
+        row["modalities"] = {m: _stat(v) for m in ("audio", "vision")
+                             if (v := [x for r in runs if (x := r.modality_score(split, m, "accuracy")) is not None])}
         human = [r.human(split)[0] for r in runs]
         row["human_accuracy"] = _stat([h for h in human if h is not None]) if any(h is not None for h in human) else None
         rows.append(row)
@@ -87,7 +89,27 @@ def markdown(rows: list[dict]) -> str:
     note = ""
     if any(r["source"] == "synthetic" for r in rows):
         note = "\n\n**Measured on the synthetic sample**: these numbers say nothing about emotion recognition."
-    return "\n\n".join(parts) + "\n\nMean ± standard deviation over runs (seeds or folds), on the test split." + note + "\n"
+    return ("\n\n".join(parts) + "\n\n" + shared_vs_separate(rows)
+            + "Mean ± standard deviation over runs (seeds or folds), on the test split." + note + "\n")
+
+
+def shared_vs_separate(rows: list[dict]) -> str:
+    """The paper's question side by side: each encoder shared over both modalities and separate per
+    modality (with its fusion head and method), on the same multimodal config; mean ± std over runs."""
+    body = []
+    for sep in (r for r in rows if r["model"].split(" ")[0].endswith("_separate")):
+        encoder = sep["model"].split(" ")[0].removesuffix("_separate")
+        for shared in (r for r in rows if r["model"] == encoder and (r["variant"], r["protocol"], r["source"]) ==
+                       (sep["variant"], sep["protocol"], sep["source"])):
+            body.append([encoder, sep["variant"], sep["protocol"], f"{_pm(shared['accuracy'])} ({shared['runs']})",
+                         sep["model"].removeprefix(encoder + "_separate").strip(" ()") or "-",
+                         f"{_pm(sep['accuracy'])} ({sep['runs']})",
+                         *(_pm(sep["modalities"].get(m)) for m in ("audio", "vision"))])
+    if not body:
+        return ""
+    return "### shared vs separate encoders\n\n" + markdown_table(
+        ["encoder", "variant", "protocol", "shared: accuracy (runs)", "separate: fusion, method",
+         "separate: accuracy (runs)", "its audio logits", "its vision logits"], body) + "\n\n"
 
 
 def zoo_table(rows: list[dict], runs: dict[tuple, list[Path]]) -> str:

@@ -148,6 +148,18 @@ class RunMetrics(Mapping):
         return self.document.get("variant")
 
     @property
+    def model_label(self) -> str | None:
+        """The model as tables name it: separate encoders with their fusion head and balancing method."""
+        training = self.document.get("training") or {}
+        extras = [str(x) for x in (training.get("fusion"), training.get("method")) if x]
+        return f"{self.model} ({', '.join(extras)})" if extras and self.model else self.model
+
+    def modality_score(self, split: str, modality: str, key: str) -> float | None:
+        """A separate-encoder run's score of one modality's own logits (evaluate's `modalities`)."""
+        value = ((self.splits[split].get("modalities") or {}).get(modality) or {}).get(key)
+        return float(value) if _number(value) else None
+
+    @property
     def protocol(self) -> str | None:
         return self.document.get("protocol")
 
@@ -185,14 +197,15 @@ class RunMetrics(Mapping):
 
     @property
     def group(self) -> tuple:
-        """The run's `GROUP` values: (model, variant, protocol, source), "?" for a source not recorded.
+        """The run's `GROUP` values: (model, variant, protocol, source), "?" for a source not recorded;
+        the model as `model_label` names it, so that fusion heads and methods are never averaged together.
 
         The protocol of a split-file run names the file and its sha256, so runs on two different
         split files are never averaged together."""
         protocol = self.protocol
         if self.split_file is not None:
             protocol = f"{protocol} {self.split_file.get('name')} (sha256 {str(self.split_file.get('sha256'))[:12]})"
-        return self.model, self.variant, protocol, self.document.get("source", "?")
+        return self.model_label, self.variant, protocol, self.document.get("source", "?")
 
     def training_seeds(self) -> list[int]:
         """The training seeds behind the figures: `seeds` for several runs, else the run's own."""

@@ -246,6 +246,7 @@ def train_one(args, seed: int, out: Path) -> dict:
                               project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")))
     set_seed(seed)
     model = make_model(args)
+    args.fusion = getattr(model, "fusion_method", args.fusion)  # recorded: the separate model's own default if not given
     if args.sync_batchnorm and accelerator.num_processes > 1 and accelerator.device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     cfg = model.pretrained_cfg

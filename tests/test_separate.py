@@ -19,6 +19,7 @@ import crema_tools
 import model_zoo
 from crema_tools.builder.pipeline import build
 from model_zoo.balancing import Outputs, StepContext, get_method
+from model_zoo.train import main as train_main
 from model_zoo.train import parse_args
 
 # ---------------------------------------------------------------- their code, reduced
@@ -263,3 +264,27 @@ def test_two_processes_modulate_like_one_then_push_and_predict(multimodal, corpu
     name, probabilities = r.stdout.strip().split(" ", 1)
     assert name == "SeparateEncoders" and sum(json.loads(probabilities).values()) == pytest.approx(1.0)
     assert crema_tools.load(multimodal, "2d-multimodal", "test").samples == test["samples"]
+
+
+def test_report_shows_shared_and_separate_encoders_side_by_side_over_two_seeds(multimodal, tmp_path):
+    """The paper's question: one ResNet18 over face | mel, or one per modality with concat fusion; two
+    seeds each, the same flags (docs/model_zoo.md shows the same report on the built-in sample)."""
+    common = ["--variant", "2d-multimodal", "--data", str(multimodal), "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
+              "--precise-bn-batches", "1", "--seeds", "0", "1"]
+    train_main(["--model", "resnet18", *common, "--out", str(tmp_path / "shared")])
+    train_main(["--model", "resnet18_separate", *common, "--out", str(tmp_path / "separate")])
+    r = run_module("model_zoo.report", str(tmp_path), "--out", str(tmp_path / "report"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {row["model"]: row for row in json.loads((tmp_path / "report" / "summary.json").read_text())["rows"]}
+    assert rows["resnet18"]["runs"] == rows["resnet18_separate (concat)"]["runs"] == 2
+    separate = [metrics(tmp_path / "separate" / f"seed-{s}")["splits"]["test"] for s in (0, 1)]
+    audio = [m["modalities"]["audio"]["accuracy"] for m in separate]
+    assert rows["resnet18_separate (concat)"]["modalities"]["audio"]["mean"] == pytest.approx(sum(audio) / 2)
+    table = (tmp_path / "report" / "summary.md").read_text().split("### shared vs separate encoders")[1]
+    (line,) = [row for row in table.splitlines() if row.startswith("| resnet18 ")]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    shared_mean = rows["resnet18"]["accuracy"]
+    assert cells[:5] == ["resnet18", "2d-multimodal", "paper",
+                         f"{shared_mean['mean']:.3f} ± {shared_mean['std']:.3f} (2)", "concat"]
+    assert cells[5].endswith("(2)") and "±" in cells[5] and "±" in cells[6]
+
