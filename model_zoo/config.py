@@ -61,6 +61,7 @@ class PretrainedCfg:
     label_names: tuple[str, ...] = LABEL_NAMES
     weights: str | None = None  # where the initial weights came from; None for random init
     license: str | None = None  # licence of those weights where it restricts use
+    load: dict | None = None  # the `crema_tools.load` options it takes, for configs outside the paper's (else derived)
 
     def __post_init__(self):
         # JSON gives lists back; keep the dataclass hashable and comparable.
@@ -74,9 +75,10 @@ class PretrainedCfg:
 
     def load_options(self) -> dict:
         """The `crema_tools.load` options that give this model its input (layout, frames, channels),
-        in the loader's most compact form (`crema_tools.transforms.to_model_input` finishes it on the device)."""
-        if get_variant(self.variant).layout not in ("image", "clip"):
-            return {"layout": "parts"}  # a config of the other labs' inputs, its two parts apart (the ogm-ge config)
+        as `load` gives them, or for the paper's configs in the loader's most compact form
+        (`crema_tools.transforms.to_model_input` finishes it on the device)."""
+        if self.load is not None:
+            return dict(self.load)
         options: dict = {"channels": self.input_size[0], "dtype": "planes" if self.frames is not None else "uint8"}
         if self.frames is not None:
             options["sample_frames" if self.temporal == "sample" else "pad_to"] = self.frames

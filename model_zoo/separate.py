@@ -86,6 +86,7 @@ class SeparateEncoders(ZooModel):
             input_size=vision_cfg.input_size if self.parts_given else (channels, HEIGHT, get_variant(variant).width),
             # the ogm-ge config's parts come normalised as OGM-GE's loader does it
             mean=(0.0,) if self.parts_given else vision_cfg.mean, std=(1.0,) if self.parts_given else vision_cfg.std,
+            load={"layout": "parts"} if self.parts_given else None,
         )
 
     def split(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:

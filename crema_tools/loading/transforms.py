@@ -31,7 +31,9 @@ def to_model_input(batch: dict | torch.Tensor, mean: Sequence[float], std: Seque
     """
     x = inputs_on_device(batch, device)
     if blank is not None:
-        x = blank_part(x, blank, _frame_width(batch, x))
+        x = blank_part(x, blank, _frame_width(batch, x)) if not isinstance(x, dict) else {**x, blank: x[blank] * 0}
+    if isinstance(x, dict):  # a representation's own parts (ogm-ge's audio and vision, a waveform and its length)
+        return {k: normalise(v, mean, std, dtype) if v.is_floating_point() else v for k, v in x.items()}
     return normalise(x, mean, std, dtype)
 
 
@@ -46,9 +48,12 @@ def inputs_on_device(batch: dict | torch.Tensor, device: torch.device | str | No
 
 
 def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """`(x / 255 if uint8 else x) - mean) / std` per channel, for (B, C, H, W) or (B, T, C, H, W)."""
+    """`(x / 255 if uint8 else x) - mean) / std` per channel, for (B, C, H, W) or (B, T, C, H, W);
+    floats with mean 0 and std 1 are returned as they are, whatever their shape."""
     scale = 1.0 / 255.0 if x.dtype == torch.uint8 else 1.0
     x = x.to(dtype)
+    if scale == 1.0 and all(m == 0 for m in mean) and all(v == 1 for v in std):
+        return x  # inputs normalised by their representation (the ogm-ge config, a waveform): as they are
     shape = (-1, 1, 1) if x.ndim == 4 else (1, -1, 1, 1)
     mean_t = torch.as_tensor(mean, dtype=dtype, device=x.device).view(*shape)
     std_t = torch.as_tensor(std, dtype=dtype, device=x.device).view(*shape)
