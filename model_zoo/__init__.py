@@ -17,6 +17,7 @@ from . import i3d, simple3d, torchvision_2d, videomae, vit  # noqa: F401
 from .base import ZooModel
 from .config import LABEL_NAMES, VARIANTS, VARIANTS_2D, VARIANTS_3D, PretrainedCfg, Variant
 from .i3d import InceptionI3d, load_i3d_weights
+from .index import list_pretrained
 from .registry import ModelEntry, create_model, from_pretrained, get_model_entry, list_models, load_model
 from .separate import SeparateEncoders
 from .simple3d import Simple3D
@@ -43,6 +44,7 @@ __all__ = [
     "from_pretrained",
     "get_model_entry",
     "list_models",
+    "list_pretrained",
     "load_i3d_weights",
     "load_model",
     "push_run",

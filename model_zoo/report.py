@@ -166,13 +166,35 @@ def summarise_runs(paths, out: Path) -> dict:
 
 
 def main(argv=None) -> dict:
+    from . import index as zoo_index
+
     ap = OneLineParser(description="Summarise training runs: mean and std per (encoder, variant, protocol), a table and a figure.")
-    ap.add_argument("runs", nargs="+", help="run folders (holding metrics.json) or folders of them")
+    ap.add_argument("runs", nargs="*", help="run folders (holding metrics.json) or folders of them")
     ap.add_argument("--out", type=Path, default=Path("report"), help="folder for summary.md, summary.json, accuracy.png")
+    ap.add_argument("--index", type=Path, metavar="INDEX_YML",
+                    help="the zoo's index (model_zoo/index.yml): add or update these runs' rows in it")
+    ap.add_argument("--update-docs", nargs="+", type=Path, metavar="MARKDOWN",
+                    help="rewrite the results table of these files (README.md, docs/model_zoo.md) from --index")
     args = ap.parse_args(argv)
+    if not args.runs and not args.update_docs:
+        ap.error("give run folders, or --index INDEX_YML --update-docs FILES")
+    if args.update_docs and not args.index:
+        ap.error("--update-docs needs --index INDEX_YML")
+    summary: dict = {}
     with one_line_errors():
-        summary = summarise_runs(args.runs, args.out)
-    print((args.out / "summary.md").read_text())
+        if args.runs:
+            summary = summarise_runs(args.runs, args.out)
+            print((args.out / "summary.md").read_text())
+            if args.index:
+                logs: dict[tuple, list[Path]] = defaultdict(list)
+                for run in summary["runs"]:
+                    logs[RunMetrics.load(Path(run) / "metrics.json").group].append(Path(run))
+                new = zoo_index.entries_from_rows(summary["rows"], logs)
+                zoo_index.save_index(zoo_index.merge(zoo_index.load_index(args.index), new), args.index)
+                print(f"{len(new)} rows -> {args.index}")
+        if args.update_docs:
+            for path in zoo_index.update_docs(args.update_docs, zoo_index.load_index(args.index)):
+                print(f"updated {path}")
     return summary
 
 
