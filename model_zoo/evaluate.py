@@ -41,7 +41,7 @@ def predict(model, loader, accelerator, ablate: str | None = None,
     mine, mine_parts = [], {m: [] for m in modalities or ()}
     for batch in loader:
         inputs = to_model_input(batch, cfg.mean, cfg.std, accelerator.device, blank=ablate)
-        logits, parts = model(inputs, return_parts=True) if modalities else (model(inputs), {})
+        logits, parts = model(inputs, return_parts=True)[:2] if modalities else (model(inputs), {})
         for cid, label, pred in zip(batch["clip_id"], batch["label"].tolist(), logits.argmax(-1).tolist()):
             mine.append(Prediction(cid, label, pred))
         for m, part in parts.items():

@@ -3,7 +3,7 @@ paper's question (shared versus separate encoders) and the model of the balanced
 
     model = model_zoo.create_model("resnet18_separate", variant="2d-multimodal", fusion="concat")
     logits = model(x)                                  # x: the multimodal input, as for a shared model
-    logits, per_modality = model(x, return_parts=True)  # {"audio": ..., "vision": ...} logits too
+    logits, per_modality, features = model(x, return_parts=True)  # {"audio": ..., "vision": ...} each
 
 A model takes its config's input unchanged, so training, evaluation, the modality ablation and
 `predict` treat it like any zoo model: the paper's multimodal images and clips are split where
@@ -105,10 +105,12 @@ class SeparateEncoders(ZooModel):
 
     def forward(self, inputs, return_parts: bool = False):
         """The config's input -> (B, num_classes) fused logits; with `return_parts`, also each
-        modality's logits (`FusionHead.unimodal_logits`), as {"audio": ..., "vision": ...}."""
+        modality's logits (`FusionHead.unimodal_logits`) and features, as {"audio": ..., "vision": ...}."""
         audio, vision = self.features(inputs)
         logits = self.fusion(audio, vision)
-        return (logits, self.fusion.unimodal_logits(audio, vision)) if return_parts else logits
+        if not return_parts:
+            return logits
+        return logits, self.fusion.unimodal_logits(audio, vision), {"audio": audio, "vision": vision}
 
 
 def _register(encoder: str) -> None:

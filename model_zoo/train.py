@@ -293,8 +293,16 @@ def train_one(args, seed: int, out: Path) -> dict:
             shutil.rmtree(checkpoints / name, ignore_errors=True)
             os.replace(tmp, checkpoints / name)
 
+    def step_context(epoch: int, step: int) -> StepContext:
+        """What a balancing method sees; its generator draws the same numbers on every process."""
+        return StepContext(accelerator.unwrap_model(model), epoch, step,
+                           torch.Generator(accelerator.device).manual_seed(seed * 1_000_003 + step), accelerator,
+                           train_loader, lambda b: to_model_input(b, cfg.mean, cfg.std, accelerator.device))
+
     for epoch in range(state.epoch, args.epochs):
         model.train()
+        if method is not None:
+            method.start_epoch(step_context(epoch, state.global_step))
         train_set.set_epoch(epoch, skip_batches=state.step_in_epoch, batch_size=args.batch_size)
         # a resumed epoch goes on from the loss summed before the interruption (held by the main process)
         total, count = state.epoch_loss if state.step_in_epoch and accelerator.is_main_process else (0.0, 0)
@@ -307,12 +315,10 @@ def train_one(args, seed: int, out: Path) -> dict:
                     loss = torch.nn.functional.cross_entropy(model(inputs), labels)
                     accelerator.backward(loss)
                 else:
+                    context = step_context(epoch, state.global_step)
                     outputs = Outputs(*model(inputs, return_parts=True), labels)
-                    loss = method.loss(outputs)
-                    accelerator.backward(loss)
-                    method_log = method.after_backward(outputs, StepContext(accelerator.unwrap_model(model), epoch, state.global_step,
-                                                                         torch.Generator(accelerator.device).manual_seed(
-                                                                             seed * 1_000_003 + state.global_step), accelerator))
+                    loss = method.backward(outputs, context)
+                    method_log = method.after_backward(outputs, context)
                 optimizer.step()
                 if accelerator.sync_gradients:
                     scheduler.step()

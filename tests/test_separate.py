@@ -110,8 +110,9 @@ def test_fusion_heads_and_unimodal_logits_are_theirs(method):
     model = model_zoo.create_model("resnet18_separate", variant="ogm-ge", fusion=method).eval()
     x = {"audio": torch.rand(3, 1, 64, 48), "vision": torch.rand(3, 3, 2, 64, 64)}
     with torch.no_grad():
-        logits, parts = model(x, return_parts=True)
+        logits, parts, features = model(x, return_parts=True)
         a, v = model.features(x)
+        assert torch.equal(features["audio"], a) and torch.equal(features["vision"], v)
         assert torch.allclose(logits, their_fused(method, model.fusion, a, v), atol=1e-6)
         if method in ("sum", "concat"):
             out_a, out_v = their_unimodal_logits(method, model.fusion, a, v)
@@ -151,7 +152,7 @@ def test_one_modulated_step_equals_ogm_ge_main(modulation, dominant):
     theirs = copy.deepcopy(ours)
     x = {"audio": torch.rand(4, 1, 64, 48), "vision": torch.rand(4, 3, 1, 64, 64)}
     with torch.no_grad():
-        v_logits = ours(x, return_parts=True)[1]["vision"]
+        v_logits = ours(x, return_parts=True)[1]["vision"]  # (logits, per-modality logits, features)
     labels = v_logits.argmax(1) if dominant == "vision" else v_logits.argmin(1)
     alpha = 0.8
 

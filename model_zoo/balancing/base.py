@@ -4,9 +4,9 @@ The training loop (`model_zoo.train`) stays one loop. Each step it runs the mode
 modality's logits (`model(x, return_parts=True)`), asks the method for the loss, backpropagates,
 lets the method change the gradients, then steps the optimizer:
 
+    method.start_epoch(context)              # per-epoch state (prototypes, boosting rounds), once per epoch
     out = Outputs(*model(inputs, return_parts=True), labels)
-    loss = method.loss(out)
-    accelerator.backward(loss)
+    loss = method.backward(out, context)     # default: accelerator.backward(method.loss(out))
     method.after_backward(out, context)      # gradient modulation (OGM-GE), between backward and step
     optimizer.step()
 
@@ -29,10 +29,11 @@ from ..config import ModelZooError
 
 @dataclass(frozen=True)
 class Outputs:
-    """One step's model outputs: the fused logits, each modality's logits, and the labels."""
+    """One step's model outputs: the fused logits, each modality's logits and features, and the labels."""
 
     logits: torch.Tensor
     parts: dict[str, torch.Tensor]
+    features: dict[str, torch.Tensor]
     labels: torch.Tensor
 
 
@@ -45,6 +46,8 @@ class StepContext:
     step: int  # global optimizer step
     generator: torch.Generator  # seeded from (training seed, step): the same numbers on every process
     accelerator: Any = None
+    train_loader: Any = None  # for start_epoch: the training batches (each process its share)
+    model_input: Any = None  # batch -> the model's input on the device (`to_model_input` with the model's config)
 
     def global_sum(self, value: torch.Tensor) -> torch.Tensor:
         """`value` summed over all processes (the global batch's), or itself on one process."""
@@ -67,6 +70,19 @@ class BalancingMethod:
 
     def check(self, epochs: int) -> None:
         """Bad hyperparameters for a run of `epochs` epochs: a `ModelZooError` naming the fix."""
+
+    def start_epoch(self, context: StepContext) -> None:
+        """Once before each epoch's first step (also after a resume): per-epoch state."""
+
+    def backward(self, out: Outputs, context: StepContext) -> torch.Tensor:
+        """Backpropagate this step's loss and return it (for the log). A method needing several
+        backward passes (one per loss, as Pareto methods do) overrides this."""
+        loss = self.loss(out)
+        if context.accelerator is not None:
+            context.accelerator.backward(loss)
+        else:
+            loss.backward()
+        return loss
 
     def loss(self, out: Outputs) -> torch.Tensor:
         """The loss to backpropagate (the joint baseline's: cross-entropy of the fused logits)."""
