@@ -43,7 +43,8 @@ FACE_BATCH = 16
 """Middle frames per MTCNN call, taken in order within a work unit. Fixed, so boxes never depend
 on the number of workers or processes."""
 FACE_TRACK_BATCHED_ON = ("cuda",)
-"""Device kinds on which --face-crop's keyframes go to MTCNN between two passes over the video,
+"""Device kinds on which --face-crop's keyframes (and the frames of aligned face clips) go to MTCNN
+between two passes over the video,
 16 clips (80 frames) per call in the main process. On a CPU each worker runs MTCNN on its own
 clip's five keyframes in one pass instead: MTCNN costs about the same per frame in any batch
 there, and the second pass decodes the video again, so the batched build measured 1.10x
@@ -207,7 +208,7 @@ class BuildPlan:
 
     @property
     def build_options(self) -> BuildOptions:
-        return BuildOptions(face_crop=self.face_crop, batch_faces=self.face_crop and self.face_kind in FACE_TRACK_BATCHED_ON)
+        return BuildOptions(face_crop=self.face_crop, batch_faces=self.face_kind in FACE_TRACK_BATCHED_ON)
 
     @property
     def face_kind(self) -> str:
