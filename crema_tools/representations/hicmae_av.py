@@ -11,7 +11,8 @@ Here, without OpenFace (a Windows executable): every frame of the FLV, at its ow
 goes through MTCNN (`media.faces`, with landmarks), and its five points are mapped by the
 least-squares similarity (`faces.similarity`, Umeyama) onto `TEMPLATE`: InsightFace's ArcFace
 five-point template (112 px) at its own scale, its square centred in the 256 px canvas, as
-OpenFace centres its 112 px-sized face. A frame without a face takes the transform of the
+OpenFace centres its 112 px-sized face (both frame a face tightly in 112 px; OpenFace's mean face
+itself is not used, and its output was not at hand to measure the difference). A frame without a face takes the transform of the
 nearest frame that has one (the earlier on a tie); a clip without any takes the centre square.
 The 256 px faces are stored as H.264 (as the 3D configs' video), with the clip's Kaldi fbank
 exactly as the `fbank` config stores it.
@@ -48,7 +49,7 @@ import numpy as np
 from .. import media
 from ..errors import LoadError
 from ..media import faces, video3d
-from .base import BuildOptions, Features, Representation, Step, option, with_labels
+from .base import BuildOptions, Features, Representation, Step, option
 from .fbank import FBANK, NORMALISATIONS
 from .fbank import SAMPLE_RATE as AUDIO_RATE
 from .steps import checked_video
@@ -246,11 +247,8 @@ class HicmaeAv(Representation):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LoadError(f"{name} must be a positive whole number, not {value!r}")
 
-    def decode(self, members: dict[str, bytes], meta: dict, opts: HicmaeOptions, split: str):
-        """HiCMAE's `((video, audio), label)` as a dict: `video`, `audio`, `frame_indices`, the labels."""
-        return with_labels(self.decode_inputs(members, meta, opts, split), meta)
-
     def decode_inputs(self, members: dict[str, bytes], meta: dict, opts: HicmaeOptions, split: str) -> dict:
+        """HiCMAE's `(video, audio)` and the stored frames they took (`decode` adds the labels)."""
         import torch
 
         rgb = pictures(members, meta)
