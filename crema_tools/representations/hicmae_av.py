@@ -123,15 +123,15 @@ def step_aligned_video(raw: Path, f: Features) -> None:
 # ---------------------------------------------------------------- their sampling rules
 
 
-def train_indices(n: int, frames: int, rate: int, start_draw) -> np.ndarray:
-    """Their training rule (`load_video`, one segment): `start_draw(low, high)` draws the window's
+def train_indices(n: int, frames: int, rate: int, draw_end) -> np.ndarray:
+    """Their training rule (`load_video`, one segment): `draw_end(low, high)` draws the window's
     end in [low, high) when the clip is longer than the window."""
     window = frames * rate
     if n <= window:
         index = np.linspace(0, n, num=n // rate)
         index = np.concatenate((index, np.ones(frames - n // rate) * n))
         return np.clip(index, 0, n - 1).astype(np.int64)
-    end = int(start_draw(window, n))
+    end = int(draw_end(window, n))
     index = np.linspace(end - window, end, num=frames)
     return np.clip(index, end - window, end - 1).astype(np.int64)
 
