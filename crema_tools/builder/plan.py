@@ -44,10 +44,10 @@ FACE_BATCH = 16
 on the number of workers or processes."""
 FACE_TRACK_BATCHED_ON = ("cuda",)
 """Device kinds on which --face-crop's keyframes go to MTCNN between two passes over the video,
-16 clips (80 frames) per call in the main process. On a CPU each worker runs MTCNN on its own
-clip's five keyframes in one pass instead: MTCNN costs about the same per frame in any batch
-there, and the second pass decodes the video again, so the batched build measured 1.10x
-(bench/results/build-cpu.md). The boxes are the same either way (tested)."""
+16 clips (80 frames) per call in the main process (and hicmae-av's frames, one clip's per call).
+On a CPU each worker runs MTCNN on its own clip's five keyframes in one pass instead: MTCNN costs
+about the same per frame in any batch there, and the second pass decodes the video again, so the
+batched build measured 1.10x (bench/results/build-cpu.md). The boxes are the same either way (tested)."""
 UNIT_CLIPS = 256
 """Clips per work unit: the step a killed build resumes from and the share parallel processes
 take; each unit writes one shard per split and variant (about 180 train samples in the paper's
@@ -207,7 +207,7 @@ class BuildPlan:
 
     @property
     def build_options(self) -> BuildOptions:
-        return BuildOptions(face_crop=self.face_crop, batch_faces=self.face_crop and self.face_kind in FACE_TRACK_BATCHED_ON)
+        return BuildOptions(face_crop=self.face_crop, batch_faces=self.face_kind in FACE_TRACK_BATCHED_ON)
 
     @property
     def face_kind(self) -> str:

@@ -84,9 +84,9 @@ def rgb_to_yuv420(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
 
 
-def encode_frames(frames: Sequence) -> bytes:
-    """H.264 in MP4 at 24 fps from YUV 4:2:0 frames: PyAV frames from `crop_resize_frame`, or
-    (336, 224) yuv420p arrays.
+def encode_frames(frames: Sequence, size: int = SIZE, fps: int = FPS) -> bytes:
+    """H.264 in MP4 at `fps` (24) from size x size (224) YUV 4:2:0 frames: PyAV frames from
+    `crop_resize_frame`, or (size * 3 / 2, size) yuv420p arrays.
 
     Single-threaded x264 with fixed settings (`CODEC`), so the bytes repeat exactly.
     """
@@ -94,13 +94,13 @@ def encode_frames(frames: Sequence) -> bytes:
 
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as container:
-        stream = container.add_stream(CODEC["codec"], rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, CODEC["pix_fmt"]
+        stream = container.add_stream(CODEC["codec"], rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size, size, CODEC["pix_fmt"]
         stream.codec_context.thread_count, stream.codec_context.thread_type = 1, "NONE"
         stream.options = {**{k: str(v) for k, v in CODEC.items() if k not in ("codec", "pix_fmt")}, "threads": "1"}
         for i, image in enumerate(frames):
             frame = image if isinstance(image, av.VideoFrame) else yuv420_frame(*split_planes(image))
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            frame.pts, frame.time_base = i, Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return buf.getvalue()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
-from . import clip3d, fbank, image2d, ogm_ge, waveform
+from . import clip3d, fbank, hicmae_av, image2d, ogm_ge, waveform
 from .base import BuildOptions, Features, Representation, Step, VariantError
 from .options import LoadOptions
 
@@ -21,6 +21,7 @@ REPRESENTATIONS: dict[str, Representation] = {
         ogm_ge.OGM_GE,
         fbank.FBANK,  # Kaldi fbank at 16 kHz: HiCMAE, MAE-DFER, AVF-MAE++, MMPareto
         waveform.WAVEFORM_16K,  # the 16 kHz waveform: speech SSL encoders (EmoBox)
+        hicmae_av.HICMAE_AV,  # aligned face clips and the fbank: HiCMAE's (video, audio, label)
     )
 }
 PAPER_2D = tuple(name for name, r in REPRESENTATIONS.items() if r.paper and r.layout == "image")

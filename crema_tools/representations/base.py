@@ -75,7 +75,7 @@ class BuildOptions:
     """The build options that change what a representation extracts."""
 
     face_crop: bool = False  # 3D: crop every frame to the face tracked over the clip
-    batch_faces: bool = False  # with face_crop: find the keyframes' faces between two passes, many clips per MTCNN call
+    batch_faces: bool = False  # MTCNN runs on a GPU: faces are found between two passes, in the main process
 
 
 class NonFiniteArray(ValueError):

@@ -140,7 +140,9 @@ def find_faces(clips: list[Features], device: str | None, middle_frames: bool = 
     """MTCNN over a batch of clips, between the two passes of extraction: their `middle_frame`s
     (-> `face`) in one call, the `keyframes` of the --face-crop video (-> `keyframe_faces`) in
     another, on the build's device. One call per kind keeps each kind's batches, so its boxes, the
-    same whichever other configs are built alongside."""
+    same whichever other configs are built alongside. Every frame of a clip to be aligned
+    (`align_frames` -> `frame_faces`, with landmarks) goes in one call per clip, as a worker does
+    on a CPU, so the landmarks do not depend on the batch either."""
     with_frame = [f for f in clips if f.get("middle_frame") is not None] if middle_frames else []
     for f, face in zip(with_frame, detect_faces([f["middle_frame"] for f in with_frame], device) if with_frame else []):
         f["face"] = face
@@ -149,3 +151,7 @@ def find_faces(clips: list[Features], device: str | None, middle_frames: bool = 
     for f in tracked:
         f["keyframe_faces"] = [next(faces) for _ in f["keyframes"]]
         f["keyframes"] = None  # found: the second pass needs only the boxes
+    for f in clips:
+        if f.get("align_frames") is not None:
+            f["frame_faces"] = detect_faces(list(f["align_frames"]), device, landmarks=True)
+            f["align_frames"] = None  # found: the second pass decodes the video again
