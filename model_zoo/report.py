@@ -107,8 +107,8 @@ def plot(rows: list[dict], path: Path):
 
     Each bar is the mean over its runs (seeds or folds), and its label says how many (n=); the error
     bar (std) is drawn only where there are several: one run has no spread to show, and a +-0 bar
-    would read as certainty. Dashes: the CREMA-D raters' accuracy on the same clips. The title is
-    wrapped to the figure's width.
+    would read as certainty. Dashes: the CREMA-D raters' accuracy on the same clips. The figure is
+    as wide as its labels need and the title is wrapped to it.
     """
     import textwrap
 
@@ -117,7 +117,9 @@ def plot(rows: list[dict], path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    width = max(4.0, 0.9 * len(rows) + 1.5)
+    labels = [f"{r['model']}\n{r['variant']}\nn={r['accuracy']['n']}" for r in rows]
+    longest = max((len(line) for label in labels for line in label.splitlines()), default=0)
+    width = max(4.0, max(0.9, 0.065 * longest + 0.15) * len(rows) + 1.5)  # 7-point labels side by side
     fig, ax = plt.subplots(figsize=(width, 3.8), dpi=120)
     means = [r["accuracy"]["mean"] for r in rows]
     ax.bar(range(len(rows)), means,
@@ -129,7 +131,6 @@ def plot(rows: list[dict], path: Path):
     for i, r in enumerate(rows):
         if r["human_accuracy"]:
             ax.hlines(r["human_accuracy"]["mean"], i - 0.4, i + 0.4, colors="#c44e52", linestyles="dashed")
-    labels = [f"{r['model']}\n{r['variant']}\nn={r['accuracy']['n']}" for r in rows]
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("test accuracy")

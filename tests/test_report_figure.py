@@ -38,15 +38,16 @@ def test_single_runs_get_no_error_bar_and_every_bar_says_how_many_runs(tmp_path)
     assert (tmp_path / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("bars", [1, 3, 9])
-def test_the_title_and_labels_fit_inside_the_figure(tmp_path, bars):
-    rows = summarise([run(f"encoder-with-a-long-name-{i}", "3d-multimodal", 0, 0.5) for i in range(bars)])
-    fig = plot(rows, tmp_path / "accuracy.png")
+@pytest.mark.parametrize("models", [["vgg16"], ["resnet18", "vit", "i3d"], [f"vit_replicated_spectrogram_{i}" for i in range(6)]])
+def test_the_title_and_labels_fit_inside_the_figure_without_overlapping(tmp_path, models):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    fig = plot(summarise([run(m, "3d-multimodal", 0, 0.5) for m in models]), tmp_path / "accuracy.png")
     renderer = FigureCanvasAgg(fig).get_renderer()  # plot closed the figure; its layout is the saved one
     ax = fig.axes[0]
     for text in [ax.title, *ax.get_xticklabels(), ax.yaxis.label]:
         box = text.get_window_extent(renderer)
         assert 0 <= box.x0 and box.x1 <= fig.bbox.width and 0 <= box.y0 and box.y1 <= fig.bbox.height, text.get_text()
+    ticks = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+    assert all(left.x1 < right.x0 for left, right in zip(ticks, ticks[1:]))
     assert not errorbars(ax)
