@@ -5,11 +5,14 @@
     model_index(metrics, "org/crema-d")            # the `model-index` list alone
 
 The card is rendered with huggingface_hub's `ModelCard` from `cards/model_card.md`, so its metadata
-round-trips through `ModelCard.load`. `model-index` holds one result per held-out split of the
-training run (task, dataset repo id, config, split, revision, and the protocol and seeds as dataset
-arguments) with accuracy, UAR (macro recall) and macro-F1: the mean over training seeds, with the
-standard deviation in the metric's arguments, when the run has several. It needs a Hub dataset id:
-without one the card keeps the numbers in its text only.
+round-trips through `ModelCard.load`. `model-index` follows the Hub's spec: one result per
+evaluated split that exists in the dataset, with exactly what `load_dataset` takes to open it
+(dataset repo id, `config` = the representation, `split`, `revision`; no other `args`), and
+accuracy, UAR (macro recall) and macro-F1, each the mean over training seeds when the run has
+several. A `validation` that was a hold-out of train (the paper's protocol has no validation split)
+is not in it; its numbers, the protocol, split seed, fold, training seeds and standard deviations
+are in the card's text. It needs a Hub dataset id: without one the card keeps the numbers in its
+text only.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ from .metrics import METRICS
 from .run_metrics import MetricsError, RunMetrics, check_metrics  # noqa: F401 - MetricsError and check_metrics lived here
 
 LIBRARY = "crema-tools"
+"""The card's `library_name`: this library, although the Hub has no entry for it (no "Use this model"
+snippet on the model page); the card's "Use" section carries the snippet instead. No library the Hub
+knows loads these checkpoints (transformers and timm refuse them: `base.LIBRARY_MARKERS`; the
+PyTorchModelHubMixin they are saved with is no Hub library, and its `library_name` is meant for the
+library built on it), and leaving the field out is worse: the Hub's model-card docs say that without
+it a repository holding a config.json is taken for transformers, whose snippet fails here."""
 TAGS = ("crema-d", "emotion-recognition", "audio-visual")
 HUMAN_CREMA_D = {"audio": ("voice only", 0.409), "vision": ("face only", 0.582), "multimodal": ("audio-visual", 0.636)}
 """The CREMA-D raters' accuracy over the whole corpus, as the CREMA-D paper reports it."""
@@ -44,32 +53,31 @@ def task_type(variant: str, frames: int | None = None) -> str:
 
 def eval_results(metrics: RunMetrics | dict, dataset_repo_id: str, config: str | None = None, *,
                  dataset_revision: str | None = None, dataset_name: str | None = None):
-    """`huggingface_hub.EvalResult`s of a run: one per held-out split and metric."""
+    """`huggingface_hub.EvalResult`s of a run: one per metric and evaluated split that the dataset has.
+
+    The dataset fields are exactly `load_dataset(dataset_repo_id, config, split=..., revision=...)`'s
+    arguments; metric arguments are the metric's own (`average: macro`). Protocol, seeds and standard
+    deviations are no `load_dataset` or metric arguments: the card's text gives them.
+    """
     from huggingface_hub import EvalResult
 
     run = RunMetrics.checked(metrics)
     config = config or run.variant
     seeds = run.training_seeds()
-    several = run.several_runs
-    args = {k: v for k, v in {"protocol": run.protocol, "split_seed": run.split_seed, "fold": run.fold,
-                              "source": run.source}.items() if v is not None}
+    mean_of = f", mean of {len(seeds)} training seeds" if run.several_runs and len(seeds) > 1 else ""
     results = []
-    for split in run.held_out():
+    for split in filter(run.is_dataset_split, run.held_out()):
         for spec in METRICS:
-            value, std = run.stat(split, spec.key)
+            value, _ = run.stat(split, spec.key)
             if value is None:
                 continue
-            extra = {"seeds": seeds} if seeds else {}
-            if several and std is not None:
-                extra["std"] = round(std, 6)
-            name = f"{spec.title} ({split}, {run.protocol} protocol"
-            name += f", mean of {len(seeds)} seeds)" if several and len(seeds) > 1 else ")"
             results.append(EvalResult(
                 task_type=task_type(config or ""), task_name="Emotion recognition",
-                dataset_type=dataset_repo_id, dataset_name=dataset_name or f"CREMA-D {config}",
+                dataset_type=dataset_repo_id,
+                dataset_name=dataset_name or f"CREMA-D {config}" + (f", {run.protocol} protocol" if run.protocol else ""),
                 dataset_config=config, dataset_split=split, dataset_revision=dataset_revision,
-                dataset_args=args or None, metric_type=spec.hub_type, metric_value=round(value, 6), metric_name=name,
-                metric_args={**spec.hub_args, **extra} or None,
+                metric_type=spec.hub_type, metric_value=round(value, 6), metric_name=f"{spec.title} ({split}{mean_of})",
+                metric_args=dict(spec.hub_args) or None,
             ))
     return results
 
@@ -98,8 +106,16 @@ def _results_table(run: RunMetrics) -> str:
         for spec in METRICS:
             value, std = run.stat(split, spec.key)
             cells.append(_percent(value) + (f" ± {100 * std:.1f}" if std is not None else ""))
-        rows.append([split, run.samples(split), *cells])
+        rows.append([split if run.is_dataset_split(split) else f"{split} ¹", run.samples(split), *cells])
     return markdown_table(["split", "clips", *(spec.title for spec in METRICS)], rows)
+
+
+def _holdout_note(run: RunMetrics | None) -> str:
+    """What a `validation` that is no split of the dataset was, for the line under the results table."""
+    if run is None or "validation" not in run.held_out() or run.is_dataset_split("validation"):
+        return ""
+    return (f"¹ Not a split of the dataset: {run.validation_source or 'a held-out part of train'}, on which "
+            "training picked its best epoch; the model-index metadata lists the dataset's own splits only.")
 
 
 def _human_lines(run: RunMetrics | None, variant: str) -> list[str]:
@@ -182,6 +198,7 @@ def render_model_card(model, metrics: RunMetrics | dict | None = None, dataset_r
         synthetic=synthetic,
         evaluated=run is not None,
         results_table=_results_table(run) if run is not None else "",
+        holdout_note=_holdout_note(run),
         protocol=run.protocol if run else None,
         split_seed=run.split_seed if run else None,
         fold=run.fold if run else None,

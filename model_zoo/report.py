@@ -124,27 +124,45 @@ def zoo_table(rows: list[dict], runs: dict[tuple, list[Path]]) -> str:
     return markdown_table(["encoder", "variant", "protocol", "data", "test accuracy", "test UAR", "runs", "recipe", "log"], body)
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    """Accuracy bars with std error bars per encoder and variant; raters' accuracy as dashes."""
+def plot(rows: list[dict], path: Path):
+    """Test accuracy per encoder and variant, as the paper's Figure 2; returns the figure (closed).
+
+    Each bar is the mean over its runs (seeds or folds), and its label says how many (n=); the error
+    bar (std) is drawn only where there are several: one run has no spread to show, and a +-0 bar
+    would read as certainty. Dashes: the CREMA-D raters' accuracy on the same clips. The figure is
+    as wide as its labels need and the title is wrapped to it.
+    """
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 1.5), 3.6), dpi=120)
-    labels = [f"{r['model']}\n{r['variant']}" for r in rows]
-    ax.bar(range(len(rows)), [r["accuracy"]["mean"] for r in rows], yerr=[r["accuracy"]["std"] for r in rows],
-           capsize=4, color=["#4c72b0" if VARIANTS[r["variant"]].modality == "multimodal" else "#8fa9d6" for r in rows])
+    labels = [f"{r['model']}\n{r['variant']}\nn={r['accuracy']['n']}" for r in rows]
+    longest = max((len(line) for label in labels for line in label.splitlines()), default=0)
+    width = max(4.0, max(0.9, 0.065 * longest + 0.15) * len(rows) + 1.5)  # 7-point labels side by side
+    fig, ax = plt.subplots(figsize=(width, 3.8), dpi=120)
+    means = [r["accuracy"]["mean"] for r in rows]
+    ax.bar(range(len(rows)), means,
+           color=["#4c72b0" if VARIANTS[r["variant"]].modality == "multimodal" else "#8fa9d6" for r in rows])
+    several = [i for i, r in enumerate(rows) if r["accuracy"]["n"] > 1]
+    if several:
+        ax.errorbar(several, [means[i] for i in several], yerr=[rows[i]["accuracy"]["std"] for i in several],
+                    fmt="none", ecolor="black", capsize=4)
     for i, r in enumerate(rows):
         if r["human_accuracy"]:
             ax.hlines(r["human_accuracy"]["mean"], i - 0.4, i + 0.4, colors="#c44e52", linestyles="dashed")
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("test accuracy")
-    ax.set_title("mean ± std over runs; dashed: CREMA-D raters on the same clips", fontsize=8)
+    title = ("bars: mean over n runs (seeds or folds)", "error bars: ± std, where n > 1",
+             "dashed: CREMA-D raters on the same clips")
+    ax.set_title("\n".join(textwrap.fill(line, width=int(11 * width)) for line in title), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
+    return fig
 
 
 def summarise_runs(paths, out: Path) -> dict:

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from crema_tools.corpus.splits import PROTOCOLS
 from crema_tools.hub import is_repo_id
 
 from .config import ModelZooError
@@ -241,6 +242,29 @@ class RunMetrics(Mapping):
         order = {"validation": 0, "test": 1}
         return sorted((s for s, m in self.splits.items() if s != "train" and m["samples"] > 0),
                       key=lambda s: (order.get(s, 2), s))
+
+    def is_dataset_split(self, split: str) -> bool:
+        """Whether `split` is a split of the dataset itself, one `load_dataset(..., split=split)` opens.
+
+        Every evaluated split is but `validation` under a protocol without one (paper, ogm-ge, hicmae):
+        training then validates on a seeded hold-out of train and records its scores under that name,
+        and `training.validation` says which it was. A run that does not record it is judged by its
+        protocol's splits; a split-file run (its splits are the file's) then counts as having none.
+        """
+        if split != "validation":
+            return True
+        recorded = self.validation_source
+        if recorded is not None:
+            return recorded == "validation"
+        protocol = PROTOCOLS.get(self.protocol or "")
+        return protocol is not None and "validation" in protocol.splits
+
+    @property
+    def validation_source(self) -> str | None:
+        """What training validated on: "validation" (the split) or the hold-out of train it carved
+        ("held-out 10% of train (seed 0, by clip id)"); None if metrics.json does not say."""
+        recorded = (self.document.get("training") or {}).get("validation")
+        return recorded if isinstance(recorded, str) else None
 
     def samples(self, split: str) -> int:
         return self.splits[split]["samples"]

@@ -34,25 +34,92 @@ METRICS = {"model": "simple3d", "variant": "3d-vision", "protocol": "speaker", "
                                 "macro_f1": {"mean": 0.555, "std": 0.013}}}}
 
 
-def test_model_index_carries_the_metrics_with_protocol_and_seeds(tmp_path):
+def test_model_index_holds_load_dataset_arguments_and_metrics_only(tmp_path):
     model = model_zoo.create_model("simple3d", variant="3d-vision")
     model.pretrained_cfg = replace(model.pretrained_cfg, weights="hf:MCG-NJU/videomae-base-finetuned-kinetics",
                                    license="CC-BY-NC-4.0")
-    render_model_card(model, METRICS, repo_id="org/simple3d-speaker").save(tmp_path / "README.md")
+    card = render_model_card(model, METRICS, repo_id="org/simple3d-speaker")
+    card.save(tmp_path / "README.md")
     data = ModelCard.load(tmp_path / "README.md").data
     assert data.datasets == ["org/crema-d"] and data.base_model == "MCG-NJU/videomae-base-finetuned-kinetics"
     assert data.license == "cc-by-nc-4.0" and data.library_name == "crema-tools"
     results = {(r.dataset_split, r.metric_type): r for r in data.eval_results}
+    # the speaker protocol has a validation split: both splits are the dataset's
     assert set(results) == {(s, m) for s in ("validation", "test") for m in ("accuracy", "recall", "f1")}
-    test = results[("test", "accuracy")]  # several seeds: the mean, the std beside it
-    assert test.metric_value == pytest.approx(0.575) and test.metric_args == {"seeds": [0, 1, 2], "std": 0.011}
+    test = results[("test", "accuracy")]  # several seeds: the mean; seeds and std are no metric arguments
+    assert test.metric_value == pytest.approx(0.575) and test.metric_args is None
+    assert test.metric_name == "Accuracy (test, mean of 3 training seeds)"
     assert (test.dataset_type, test.dataset_config, test.dataset_revision) == ("org/crema-d", "3d-vision", "0123abc")
-    assert test.dataset_args == {"protocol": "speaker", "split_seed": 0, "source": "crema-d"}
+    assert all(r.dataset_args is None for r in data.eval_results)  # protocol and seeds are no load_dataset arguments
     assert results[("validation", "recall")].metric_value == pytest.approx(0.6)  # no summary: the run's value
-    assert results[("test", "f1")].metric_args["average"] == "macro"
+    assert results[("test", "f1")].metric_args == {"average": "macro"}
+    # what left the metadata is in the text
+    assert "57.5% ± 1.1" in card.text and "Training seeds: 0, 1, 2" in card.text and "Protocol `speaker`" in card.text
     index = model_index(METRICS, "org/crema-d")
     assert index[0]["name"] == "simple3d-3d-vision"
     assert {r["dataset"]["split"] for r in index[0]["results"]} == {"validation", "test"}
+
+
+@pytest.fixture(scope="module")
+def paper_dataset(corpus, tmp_path_factory):
+    """2d-audio built with the paper's protocol: train and test, no validation split."""
+    from crema_tools.builder.pipeline import build
+
+    out = tmp_path_factory.mktemp("paper") / "crema-d"
+    build(corpus, out, ["2d-audio"], progress=False)
+    return out
+
+
+PAPER_RUN = {"model": "resnet18", "variant": "2d-audio", "protocol": "paper", "seed": 0, "training_seed": 0,
+             "source": "synthetic", "dataset": {"path_or_repo": "org/crema-d-sample", "revision": None},
+             "training": {"validation": "held-out 10% of train (seed 0, by clip id)"},
+             "splits": {"validation": {"samples": 2, "accuracy": 0.5, "uar": 0.5, "macro_f1": 0.4},
+                        "test": {"samples": 6, "accuracy": 0.3333, "uar": 0.25, "macro_f1": 0.2}}}
+
+
+def test_every_model_index_result_opens_with_load_dataset_as_the_card_names_it(paper_dataset, tmp_path):
+    from datasets import load_dataset
+
+    card = render_model_card(model_zoo.create_model("resnet18", variant="2d-audio"), PAPER_RUN)
+    card.save(tmp_path / "README.md")
+    results = ModelCard.load(tmp_path / "README.md").data.eval_results
+    folder = {"org/crema-d-sample": str(paper_dataset)}  # the local build stands in for the Hub repository
+    for r in results:
+        ds = load_dataset(folder[r.dataset_type], r.dataset_config, split=r.dataset_split,
+                          revision=r.dataset_revision, cache_dir=str(tmp_path / "cache"), **(r.dataset_args or {}))
+        assert len(ds) == PAPER_RUN["splits"][r.dataset_split]["samples"]
+    assert {r.dataset_split for r in results} == {"test"}  # the paper's validation is a hold-out of train
+    with pytest.raises(ValueError, match='Unknown split "validation"'):  # what the card named before
+        load_dataset(str(paper_dataset), "2d-audio", split="validation", cache_dir=str(tmp_path / "cache"))
+    # the hold-out's numbers stay in the text, said to be a part of train
+    assert "| validation ¹ | 2" in card.text and "¹ Not a split of the dataset: held-out 10% of train" in card.text
+
+
+def test_a_run_that_does_not_say_what_it_validated_on_is_judged_by_its_protocol():
+    from model_zoo.run_metrics import RunMetrics
+
+    def run(protocol, **training):
+        return RunMetrics({**PAPER_RUN, "protocol": protocol, "training": training})
+
+    assert not run("paper").is_dataset_split("validation") and run("paper").is_dataset_split("test")
+    assert run("speaker").is_dataset_split("validation")
+    assert not run("split-file").is_dataset_split("validation")  # its splits are the file's: not claimed
+    assert run("split-file", validation="validation").is_dataset_split("validation")
+    assert not run("speaker", validation="held-out 10% of train (seed 3, by clip id)").is_dataset_split("validation")
+
+
+def test_the_usage_snippet_of_the_card_runs(paper_dataset, tmp_path):
+    """The Hub shows no snippet for crema-tools' checkpoints: the card's own must work as written."""
+    model = model_zoo.create_model("resnet18", variant="2d-audio")
+    model.save_pretrained(tmp_path / "model")
+    card = render_model_card(model, PAPER_RUN, repo_id="org/resnet18-2d-audio")
+    snippet = card.text.split("## Use", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    snippet = snippet.replace('"org/resnet18-2d-audio"', repr(str(tmp_path / "model")))
+    snippet = snippet.replace('"org/crema-d-sample"', repr(str(paper_dataset)))
+    scope = {}
+    exec(compile(snippet, "model card", "exec"), scope)
+    probabilities = scope["probabilities"]
+    assert probabilities.shape == (1, 6) and float(probabilities.detach().sum()) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_card_without_a_hub_dataset_keeps_numbers_in_the_text_only(tmp_path):
@@ -106,5 +173,6 @@ def test_a_seed_run_of_several_reports_their_mean_and_std(tmp_path):
     assert merged["summary"]["test"]["uar"] == {"mean": 0.56, "std": 0.03} and merged["seeds"] == [0, 1]
     card = render_model_card(model_zoo.create_model("simple3d", variant="3d-vision"), merged)
     test = {r.metric_type: r for r in card.data.eval_results if r.dataset_split == "test"}
-    assert test["recall"].metric_value == pytest.approx(0.56) and test["recall"].metric_args["std"] == pytest.approx(0.03)
+    assert test["recall"].metric_value == pytest.approx(0.56) and test["recall"].metric_args == {"average": "macro"}
+    assert test["recall"].metric_name == "UAR (test, mean of 2 training seeds)"
     assert "56.0% ± 3.0" in card.text and "These weights: training seed 1" in card.text

@@ -270,18 +270,26 @@ def test_push_dataset_and_checkpoint_then_load_both_by_repo_id(folder, tmp_path)
         assert repo.private and main == {} and len(repo.messages) == 2  # created, then one commit on v1
         assert remote == files(folder)  # every file, byte for byte, on the branch asked for
         assert hub.auth == {TOKEN}
+        card_path = tmp_path / "model_card.md"
+        card_path.write_bytes(model_files["README.md"])
+        card = ModelCard.load(card_path)
+        opens = sorted({(r.dataset_type, r.dataset_config, r.dataset_split, r.dataset_revision, json.dumps(r.dataset_args))
+                        for r in card.data.eval_results})
+        assert opens == [(ds_repo, "3d-multimodal", "test", "v1", "null")]  # exactly load_dataset's arguments
 
         code = (
             "import json, torch, crema_tools, model_zoo\n"
             "from datasets import load_dataset\n"
             f"ds = load_dataset({ds_repo!r}, '3d-multimodal', split='train', revision='v1')\n"
+            f"path, name, split, revision, args = {opens[0]!r}\n"  # as the card's model-index names it
+            "test = load_dataset(path, name, split=split, revision=revision, **(json.loads(args) or {}))\n"
             f"items = list(crema_tools.load({ds_repo!r}, '2d-audio', 'train', revision='v1'))\n"
             f"m = model_zoo.from_pretrained({model_repo!r})\n"
             f"z = model_zoo.ZooModel.from_pretrained({model_repo!r})\n"
             f"torch.save(m.state_dict(), {str(tmp_path / 'loaded.pt')!r})\n"
             "print(json.dumps({'rows': len(ds), 'mp4': type(ds[0]['mp4']).__name__, 'names': ds.features['cls'].names,\n"
             "                  'items': len(items), 'classes': [type(m).__name__, type(z).__name__],\n"
-            "                  'cfg': m.pretrained_cfg.to_dict()}))\n"
+            "                  'cfg': m.pretrained_cfg.to_dict(), 'test': len(test)}))\n"
         )
         loaded = json.loads(ok(run(["-c", code], hub, home)).strip().splitlines()[-1])
 
@@ -291,6 +299,7 @@ def test_push_dataset_and_checkpoint_then_load_both_by_repo_id(folder, tmp_path)
     assert loaded["items"] == reports["2d-audio"]["splits"]["train"]["samples"]
     assert loaded["classes"] == ["Simple3D", "Simple3D"]
     assert loaded["cfg"] == json.loads(json.dumps(model.pretrained_cfg.to_dict()))
+    assert loaded["test"] == reports["3d-multimodal"]["splits"]["test"]["samples"] > 0
     state = torch.load(tmp_path / "loaded.pt", weights_only=True)
     assert state.keys() == model.state_dict().keys() and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
@@ -299,16 +308,12 @@ def test_push_dataset_and_checkpoint_then_load_both_by_repo_id(folder, tmp_path)
     assert {"model.safetensors", "config.json", "README.md", "metrics.json"} == set(model_files)
     assert json.loads(model_files["config.json"])["library_name"] == "crema-tools"
     assert json.loads(model_files["metrics.json"]) == metrics
-    card_path = tmp_path / "model_card.md"
-    card_path.write_bytes(model_files["README.md"])
-    card = ModelCard.load(card_path)
     assert card.data.datasets == [ds_repo] and card.data.library_name == "crema-tools"
     results = {(r.dataset_split, r.metric_type): r for r in card.data.eval_results}
     for key, hub_id in (("accuracy", "accuracy"), ("uar", "recall"), ("macro_f1", "f1")):
         r = results[("test", hub_id)]
         assert r.metric_value == pytest.approx(metrics["summary"]["test"][key]["mean"])
-        assert r.metric_args["std"] == pytest.approx(metrics["summary"]["test"][key]["std"]) and r.metric_args["seeds"] == [0, 1]
-        assert (r.dataset_type, r.dataset_config, r.dataset_revision) == (ds_repo, "3d-multimodal", "v1")
-        assert r.dataset_args["protocol"] == "paper" and r.task_type == "video-classification"
+        assert r.metric_name.endswith("(test, mean of 2 training seeds)") and r.task_type == "video-classification"
     assert f'model_zoo.from_pretrained("{model_repo}")' in card.text and "62.5%" in card.text  # the human baseline
+    assert "50.0% ± 10.0" in card.text and "Training seeds: 0, 1" in card.text  # the std and seeds: in the text
     assert yaml.safe_load(model_files["README.md"].decode().split("---")[1])["model-index"][0]["name"]
