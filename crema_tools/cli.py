@@ -80,6 +80,12 @@ def build(
     face_crop: bool = typer.Option(False, "--face-crop",
                                    help="3d-vision / 3d-multimodal: crop frames to the face, found by MTCNN on "
                                    "5 keyframes per clip (batched across clips on --device) and interpolated in between."),
+    ogm_ge_fps: str = typer.Option(
+        "1", "--ogm-ge-fps", metavar="N",
+        help="ogm-ge: frames stored per second of video, OGM-GE's --fps N: the frames their extraction keeps "
+        "into Image-{N:02d}-FPS (of each second of the 30 fps video, places 0, 30//N, 2*(30//N), ...; N=3: "
+        "frames 0, 10, 20, 30, ...). 1 (their default) keeps the first frame of every second. Load with "
+        "frames_per_clip=N for the N frames their loader reads; 1 to 30."),
     force: bool = typer.Option(False, "--force", help="Replace what crema-tools did not write in --out (a README.md, "
                                "files in a config's folder) instead of refusing."),
     unit_size: int = typer.Option(256, "--unit-size", help="Clips per work unit: each writes one shard per split, is "
@@ -92,11 +98,13 @@ def build(
     """
     from .builder.pipeline import BuildInterrupted, SaidByProcessZero, check_options
     from .builder.pipeline import build as run_build
+    from .representations import BuildOptions
     from .synthetic import ensure_sample
 
     rank = os.environ.get("RANK", "0") or "0"
+    fps = int(ogm_ge_fps) if ogm_ge_fps.strip().lstrip("+-").isdigit() else ogm_ge_fps  # checked with the rest
     try:  # arguments first: a typo costs nothing, not a sample corpus written first
-        check_options(variant, protocol, seed, workers, fold, unit_size, split_file or None)
+        check_options(variant, protocol, seed, workers, fold, unit_size, split_file or None, BuildOptions(ogm_ge_fps=fps))
     except CremaToolsError as e:
         fail(str(e))
     if raw is None:
@@ -111,7 +119,7 @@ def build(
     try:
         reports = run_build(raw, out, variant, protocol=protocol, seed=seed, workers=workers, device=device,
                             face_crop=face_crop, fold=fold, force=force, unit_clips=unit_size,
-                            split_file=split_file or None)
+                            split_file=split_file or None, ogm_ge_fps=fps)
     except SaidByProcessZero:
         raise typer.Exit(2) from None
     except CremaToolsError as e:

@@ -217,7 +217,8 @@ def dataset_card(reports: list[dict], repo_id: str | None = None):
     build_args = (" ".join(f"--variant {r['variant']}" for r in reports) + f" --protocol {first['protocol']}"
                   + (f" --fold {fold}" if fold is not None else "")
                   + "".join(f" --split-file {name}" for name in (split_file or {}).get("given", []))
-                  + f" --seed {first['seed']}")
+                  + f" --seed {first['seed']}"
+                  + "".join(f" {flag} {value}" for r in reports for flag, value in r.get("build", {}).get("options", {}).items()))
     card = DatasetCard.from_template(
         data,
         template_str=card_template("dataset_card.md"),

@@ -76,6 +76,7 @@ def _report(plan: BuildPlan, r: Representation, statuses: list[dict]) -> Report:
         "metadata_fields": r.metadata_fields,
         "build": {"unit_clips": plan.unit_clips, "units": len(plan.units), "face_batch": FACE_BATCH,
                   "face_device": plan.face_device if plan.finds_faces(r) else None,
+                  **({"options": plan.options_for(r)} if plan.options_for(r) else {}),
                   "shard_naming": "<split>-<unit>.tar: unit u holds clips [u * unit_clips, (u + 1) * unit_clips) "
                                   "of the seeded clip order"},
         "versions": build_versions(),

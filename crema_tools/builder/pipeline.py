@@ -36,6 +36,7 @@ from typing import Sequence
 
 from ..corpus import SplitFile, resolve_protocol
 from ..errors import BuildError, CremaToolsError
+from ..representations import BuildOptions
 from . import note
 from .finalise import finalise_build
 from .outdir import OutLock, describe_holder
@@ -118,12 +119,14 @@ def build(
     force: bool = False,
     unit_clips: int = UNIT_CLIPS,
     split_file: SplitFile | str | Path | Sequence[str | Path] | None = None,
+    ogm_ge_fps: int = 1,
 ) -> dict[str, dict] | None:
     """Build the variants from the corpus at `raw` into the dataset folder `out`; returns the reports.
 
     `protocol` None is `paper`, or `split-file` when `split_file` is given: a lab's published split
     (one or more files, or a folder of them; see `crema_tools.corpus.split_files`), read and
-    checked whole before anything else. Resumes an unfinished build of the same command; under
+    checked whole before anything else. `ogm_ge_fps`: the frames per second the ogm-ge config keeps
+    (OGM-GE's `--fps`, 1 to 30). Resumes an unfinished build of the same command; under
     `accelerate launch` every process calls it, and only process 0 returns the reports (the
     others return None).
     """
@@ -133,10 +136,11 @@ def build(
     except CremaToolsError as e:
         raise BuildError(str(e)) from None
     split_file = load_split_file(split_file)  # read once, here: every later check and the plan take it as read
-    check_options(variants, protocol, seed, workers, fold, unit_clips, split_file)
+    check_options(variants, protocol, seed, workers, fold, unit_clips, split_file, BuildOptions(ogm_ge_fps=ogm_ge_fps))
     ranks = Ranks.current()
     args = dict(protocol=protocol, seed=seed, workers=workers, device=device or ranks.device, clip_ids=clip_ids,
-                face_crop=face_crop, fold=fold, unit_clips=unit_clips, force=force, split_file=split_file)
+                face_crop=face_crop, fold=fold, unit_clips=unit_clips, force=force, split_file=split_file,
+                ogm_ge_fps=ogm_ge_fps)
     lock, plan = None, None
     with _signals_raise():
         try:

@@ -114,10 +114,18 @@ def load_split_file(split_file: SplitFile | str | Path | Sequence[str | Path] | 
 
 def check_options(variants: Sequence[str], protocol: str | None, seed: int = 0, workers: int = 0,
                   fold: int | None = None, unit_clips: int = UNIT_CLIPS,
-                  split_file: SplitFile | str | Path | Sequence[str | Path] | None = None) -> list[Representation]:
+                  split_file: SplitFile | str | Path | Sequence[str | Path] | None = None,
+                  options: BuildOptions = BuildOptions()) -> list[Representation]:
     """The checks that need no media: run first, so a typo costs nothing. The split file, if any, is read
-    and checked here, line by line (`load_split_file`); `protocol` None is `paper`, or `split-file` with one."""
+    and checked here, line by line (`load_split_file`); `protocol` None is `paper`, or `split-file` with one.
+    `options`: the representations' own build options, each checked by the representation it applies to."""
     chosen = get_representations(list(variants))
+    names = [r.name for r in chosen]
+    for flag, (_, applies_to) in options.given().items():
+        if applies_to not in names:
+            raise BuildError(f"{flag} applies to --variant {applies_to} only: add --variant {applies_to}, or leave {flag} out")
+    for r in chosen:
+        r.check_build_options(options)
     try:
         protocol = resolve_protocol(protocol, split_file)
     except CremaToolsError as e:
@@ -204,10 +212,12 @@ class BuildPlan:
     device: str | None = None
     unit_clips: int = UNIT_CLIPS
     force: bool = False
+    ogm_ge_fps: int = 1
 
     @property
     def build_options(self) -> BuildOptions:
-        return BuildOptions(face_crop=self.face_crop, batch_faces=self.face_kind in FACE_TRACK_BATCHED_ON)
+        return BuildOptions(face_crop=self.face_crop, batch_faces=self.face_kind in FACE_TRACK_BATCHED_ON,
+                            ogm_ge_fps=self.ogm_ge_fps)
 
     @property
     def face_kind(self) -> str:
@@ -246,23 +256,30 @@ class BuildPlan:
             "clips_sha256": hashlib.sha256("\n".join(self.clip_ids).encode()).hexdigest(),
             "versions": build_versions(),
             **({"split_file": self.split_file.sha256} if self.split_file is not None else {}),
+            **({"options": self.options_for(r)} if self.options_for(r) else {}),
         }
+
+    def options_for(self, r: Representation) -> dict:
+        """`r`'s own build options set away from their defaults, by flag (`--ogm-ge-fps`: 3)."""
+        return {flag: value for flag, (value, applies_to) in self.build_options.given().items() if applies_to == r.name}
 
 
 def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protocol: str | None = None, seed: int = 0,
                workers: int = 0, device: str | None = None, clip_ids: Sequence[str] | None = None,
                face_crop: bool = False, fold: int | None = None, *, unit_clips: int = UNIT_CLIPS,
                force: bool = False, check_out: bool = True,
-               split_file: SplitFile | str | Path | Sequence[str | Path] | None = None) -> BuildPlan:
+               split_file: SplitFile | str | Path | Sequence[str | Path] | None = None, ogm_ge_fps: int = 1) -> BuildPlan:
     """Check everything, find the clips, fix their order and splits; nothing is written but `out`.
 
     `check_out` (done once, under the build's lock) refuses to replace what crema-tools did not
     write (unless `force`) and to mix protocols in one folder. `protocol` None is `paper`, or
     `split-file` when `split_file` (paths of a lab's split files, or a `SplitFile`) is given.
+    `ogm_ge_fps`: the frames per second the ogm-ge config keeps (OGM-GE's `--fps`).
     """
     raw, out = Path(raw), Path(out)
     split_file = load_split_file(split_file)
-    chosen = check_options(variants, protocol, seed, workers, fold, unit_clips, split_file)
+    chosen = check_options(variants, protocol, seed, workers, fold, unit_clips, split_file,
+                           BuildOptions(ogm_ge_fps=ogm_ge_fps))
     protocol = resolve_protocol(protocol, split_file)
     check_folders(raw, out)
     source = "synthetic" if is_synthetic(raw) else "crema-d"
@@ -291,7 +308,7 @@ def plan_build(raw: str | Path, out: str | Path, variants: Sequence[str], protoc
     plan = BuildPlan(
         raw, out, chosen, protocol, seed, source, ids, len(found), strays, splits=splits, steps=(),
         fold=fold, split_file=split_file, left_out=left_out,
-        face_crop=face_crop, workers=workers, device=device, unit_clips=unit_clips, force=force,
+        face_crop=face_crop, workers=workers, device=device, unit_clips=unit_clips, force=force, ogm_ge_fps=ogm_ge_fps,
     )
     plan.steps = union(r.steps(plan.build_options) for r in chosen)
     return plan

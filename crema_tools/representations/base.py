@@ -5,9 +5,10 @@ Its facts (name, modality, which split family it takes, its tensor layout, its t
 fields; the rest are hooks that the build, the loader, the device transform, `inspect`, the cards
 and predict call without knowing which representation they hold:
 
-- build: `steps(options)` (the extraction steps it needs), `render(features)` (its tar members),
-  `sample_fields(features)` (its own per-sample fields), `unusable(features)` and `flags(features)`
-  (quality checks), `report_params(options)` (how it was made);
+- build: `steps(options)` (the extraction steps it needs), `check_build_options(options)` (its
+  build options' values), `render(features)` (its tar members), `sample_fields(features)` (its own
+  per-sample fields), `unusable(features)` and `flags(features)` (quality checks),
+  `report_params(options)` (how it was made);
 - load: `options_type` (its load options, checked by `check_options`) and `decode(...)` (a
   sample's members to the item `crema_tools.load` yields);
 - device: `assemble(batch, device)` (a compact batch to the model's [0, 1] input);
@@ -70,12 +71,23 @@ class Step(NamedTuple):
     after_faces: bool = False  # needs the faces the build finds between its two passes
 
 
+def build_option(default, flag: str, applies_to: str):
+    """A build option of one representation: its command-line `flag`, and the variant it applies to."""
+    return field(default=default, metadata={"flag": flag, "applies_to": applies_to})
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     """The build options that change what a representation extracts."""
 
     face_crop: bool = False  # 3D: crop every frame to the face tracked over the clip
     batch_faces: bool = False  # MTCNN runs on a GPU: faces are found between two passes, in the main process
+    ogm_ge_fps: int = build_option(1, "--ogm-ge-fps", "ogm-ge")  # frames kept per second of video (OGM-GE's --fps)
+
+    def given(self) -> dict[str, tuple[Any, str]]:
+        """The representations' own options set away from their defaults: flag -> (value, the variant it applies to)."""
+        return {f.metadata["flag"]: (getattr(self, f.name), f.metadata["applies_to"])
+                for f in fields(self) if "flag" in f.metadata and getattr(self, f.name) != f.default}
 
 
 class NonFiniteArray(ValueError):
@@ -187,6 +199,9 @@ class Representation:
     def finds_faces(self, options: BuildOptions) -> bool:
         """Whether MTCNN decides its bytes (so the device MTCNN runs on is part of its provenance)."""
         return self.uses_face
+
+    def check_build_options(self, options: BuildOptions) -> None:
+        """Refuse build option values it cannot build with, with a one-line BuildError."""
 
     def report_params(self, options: BuildOptions) -> dict:
         """`params` as this build made them."""
