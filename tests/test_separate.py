@@ -289,3 +289,24 @@ def test_report_shows_shared_and_separate_encoders_side_by_side_over_two_seeds(m
                          f"{shared_mean['mean']:.3f} ± {shared_mean['std']:.3f} (2)", "concat"]
     assert cells[5].endswith("(2)") and "±" in cells[5] and "±" in cells[6]
 
+
+
+def test_ogm_ge_baseline_trains_on_their_inputs_with_their_recipe(corpus, tmp_path):
+    """The recipe `resnet18_separate-ogm-ge-modulated` on the ogm-ge config (`layout="parts"`), shortened:
+    SGD with momentum and OGM-GE's modulation, each modality's accuracy, then `predict` on a video."""
+    from model_zoo.predict import predict
+
+    build(corpus, tmp_path / "data", ["ogm-ge"], progress=False, protocol="ogm-ge")
+    train_main(["--recipe", "resnet18_separate-ogm-ge-modulated", "--data", str(tmp_path / "data"), "--out",
+                str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4", "--precise-bn-batches", "1"])
+    m = metrics(tmp_path / "run")
+    assert (m["training"]["optimizer"], m["training"]["schedule"], m["training"]["method"]) == ("sgd", "step", "ogm-ge")
+    assert m["training"]["method_options"] == {"alpha": 0.8, "modulation_starts": 0, "modulation_ends": 50}
+    assert m["data"]["load_options"] == {"layout": "parts"}
+    test = m["splits"]["test"]
+    assert test["samples"] == crema_tools.load(tmp_path / "data", "ogm-ge", "test").samples > 0
+    assert {part: test["modalities"][part]["samples"] for part in ("audio", "vision")} == {"audio": test["samples"],
+                                                                                         "vision": test["samples"]}
+    model = model_zoo.from_pretrained(tmp_path / "run")
+    (p,) = predict(model, [corpus / "VideoFlash" / "1001_DFA_ANG_XX.flv"])
+    assert p.error is None and sum(p.probabilities.values()) == pytest.approx(1.0)

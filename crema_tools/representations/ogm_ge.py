@@ -29,7 +29,7 @@ import numpy as np
 
 from ..corpus import EMOTIONS, OGM_GE_CLASS_ORDER
 from ..errors import BuildError, LoadError
-from .base import BuildOptions, Features, Representation, Step, npy, option
+from .base import BuildOptions, Features, Representation, Step, npy, option, with_labels
 
 SAMPLE_RATE = 22_050
 SECONDS = 3
@@ -329,11 +329,16 @@ def check_fps(per_second) -> None:
                          f"1 to {MAX_FPS} (CREMA-D's frame rate); give e.g. --ogm-ge-fps 1 (their default) or 3")
 
 
+LAYOUTS = (None, "ogm-ge", "parts")
+"""How a loaded sample looks: OGM-GE's tuple (None or "ogm-ge"), or a dict of `audio`, `vision` and
+the labels every config carries ("parts", what the zoo's separate encoders take)."""
+
+
 @dataclass(frozen=True)
 class OgmGeOptions:
     """What `crema_tools.load` takes for the ogm-ge config."""
 
-    layout: str | None = option(None, "the ogm-ge config")  # "ogm-ge": items as OGM-GE's dataset returns them (the only layout)
+    layout: str | None = option(None, "the ogm-ge config")  # "ogm-ge": items as OGM-GE's dataset returns them; "parts": dicts
     frames_per_clip: int = option(1, "the ogm-ge config")  # frames per item, OGM-GE's --fps (of the frames the build kept)
     class_order: str = option("ogm-ge", "the ogm-ge config")  # label order of the items, "ogm-ge" or "crema-d"
     frame_pick: str | None = option(None, "the ogm-ge config")  # None: "random" at training, "first" at test; or "fixed"
@@ -381,8 +386,8 @@ class OgmGe(Representation):
         super().refuse_options(given, known)
 
     def check_options(self, opts: OgmGeOptions) -> None:
-        if opts.layout not in (None, "ogm-ge"):
-            raise LoadError(f"ogm-ge: layout must be 'ogm-ge', not {opts.layout!r}")
+        if opts.layout not in LAYOUTS:
+            raise LoadError(f"ogm-ge: layout must be one of {', '.join(map(repr, LAYOUTS[1:]))}, not {opts.layout!r}")
         if opts.frame_pick is not None and opts.frame_pick not in PICKS:
             raise LoadError(f"frame_pick must be one of {', '.join(PICKS)}, not {opts.frame_pick!r}")
         if isinstance(opts.fixed_index, bool) or not isinstance(opts.fixed_index, int) or opts.fixed_index < 0:
@@ -393,9 +398,25 @@ class OgmGe(Representation):
                             "pass ogm_ge.listing_order(folder)")
 
     def decode(self, members: dict[str, bytes], meta: dict, opts: OgmGeOptions, split: str):
-        """OGM-GE's `(spectrogram, images, label)`, their train or test transforms by split."""
+        """OGM-GE's `(spectrogram, images, label)`, their train or test transforms by split; with
+        `layout="parts"` the zoo's item instead (`decode_inputs` and the labels every config carries)."""
+        if opts.layout == "parts":
+            return with_labels(self.decode_inputs(members, meta, opts, split), meta)
         return decode(members, meta, class_order=opts.class_order, frames=opts.frames_per_clip, train=split == "train",
                       pick=opts.frame_pick, fixed_index=opts.fixed_index, listing=opts.listing)
+
+    def decode_inputs(self, members: dict[str, bytes], meta: dict, opts: OgmGeOptions, split: str) -> dict:
+        """The same tensors as `decode`, apart and named, for models with an encoder per modality:
+        `audio` (1, 257, 188) (their `spec.unsqueeze(1)`) and `vision` (3, frames, 224, 224)."""
+        meta = {"emotion": EMOTIONS[0], **meta}  # a video outside the corpus has none; the label is dropped here
+        spectrogram, images, _ = decode(members, meta, frames=opts.frames_per_clip, train=split == "train",
+                                        pick=opts.frame_pick, fixed_index=opts.fixed_index, listing=opts.listing)
+        return {"audio": spectrogram[None], "vision": images}
+
+    def assemble(self, batch: dict, device=None) -> dict:
+        """The parts on `device`, as they are (already normalised as OGM-GE's loader does)."""
+        return {part: batch[part].to(device, non_blocking=True) if device is not None else batch[part]
+                for part in ("audio", "vision")}
 
     def preview(self, members: dict[str, bytes]):
         from ..media.pictures import SPEC_W, array_panel, image_panel, stacked
