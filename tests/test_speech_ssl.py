@@ -23,6 +23,7 @@ from crema_tools.loading.transforms import to_model_input
 from model_zoo.config import ModelZooError
 from model_zoo.speech_ssl import FAMILIES, SpeechSSLClassifier, whisper_log_mel
 from model_zoo.train import main as train_main
+from model_zoo.train import parse_args
 
 NAMES = ("hubert", "wav2vec2", "wavlm", "whisper_encoder")
 TINY = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8, 8),
@@ -263,3 +264,10 @@ def test_two_processes_train_then_push_and_predict(waveform_data, tiny, corpus, 
     name, license, probabilities = r.stdout.strip().splitlines()[-1].split(" ", 2)
     assert (name, license) == ("SpeechSSLClassifier", "MIT") and sum(json.loads(probabilities).values()) == pytest.approx(1.0)
     assert os.path.isfile(tmp_path / "run" / "model.safetensors")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_recipes_are_emoboxs_hparams(name, tmp_path):
+    args = parse_args(["--recipe", f"{name}-waveform-16k", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert (args.model, args.variant, args.pretrained) == (name, "waveform-16k", True)
+    assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("adam", 1e-4, 32, 20)
