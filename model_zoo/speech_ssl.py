@@ -153,7 +153,7 @@ class SpeechSSLClassifier(ZooModel):
         normalize: bool = True,
         mel: dict | None = None,
         freeze: bool = True,
-        hidden_size: int = 256,
+        head_size: int = 256,
         layer: int = -1,
         output_norm: bool = True,
         cache_features: bool = True,
@@ -162,8 +162,8 @@ class SpeechSSLClassifier(ZooModel):
         super().__init__()
         if family not in FAMILIES:
             raise ModelZooError(f"unknown speech encoder family {family!r}: choose from {', '.join(FAMILIES)}")
-        if hidden_size < 1:
-            raise ModelZooError(f"hidden_size must be at least 1, got {hidden_size}")
+        if head_size < 1:
+            raise ModelZooError(f"head_size must be at least 1, got {head_size}")
         transformers = importlib.import_module("transformers")
         spec = FAMILIES[family]
         config = getattr(transformers, spec.config).from_dict(encoder_config or {})
@@ -189,7 +189,7 @@ class SpeechSSLClassifier(ZooModel):
             dim, self.mel = config.hidden_size, None
             self.alone = config.feat_extract_norm == "group"  # group norm over time: padding would change the features
         self.layer = layer
-        self.head = SuperbHead(dim, hidden_size, num_classes)
+        self.head = SuperbHead(dim, head_size, num_classes)
         self.encoder.requires_grad_(not freeze)
         if not freeze and family != WHISPER:
             self.encoder.feature_extractor.requires_grad_(False)
@@ -290,13 +290,13 @@ def _load(family: str, source: str, overrides: dict):
     return net, net.config, bool(extractor.do_normalize), None
 
 
-def _build(family: str, variant: str, num_classes: int, pretrained, channels: int, freeze: bool, hidden_size: int,
+def _build(family: str, variant: str, num_classes: int, pretrained, channels: int, freeze: bool, head_size: int,
            layer: int, cache_features: bool, config_overrides: dict) -> SpeechSSLClassifier:
     if channels != 1:
         raise ModelZooError(f"{family} takes the mono waveform: channels does not apply")
     # LayerDrop off: under DDP every trainable parameter must take part in every step
     overrides = {"encoder_layerdrop" if family == WHISPER else "layerdrop": 0.0, **config_overrides}
-    options = dict(num_classes=num_classes, freeze=freeze, hidden_size=hidden_size, layer=layer,
+    options = dict(num_classes=num_classes, freeze=freeze, head_size=head_size, layer=layer,
                    cache_features=cache_features)
     if not pretrained:
         config = getattr(importlib.import_module("transformers"), FAMILIES[family].config)(**overrides)
@@ -321,8 +321,8 @@ def _register(family: str) -> None:
     default_source, default_license = next(iter(spec.weights.values()))
 
     def build(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 1, freeze: bool = True,
-              hidden_size: int = 256, layer: int = -1, cache_features: bool = True, **config_overrides) -> SpeechSSLClassifier:
-        return _build(family, variant, num_classes, pretrained, channels, freeze, hidden_size, layer, cache_features,
+              head_size: int = 256, layer: int = -1, cache_features: bool = True, **config_overrides) -> SpeechSSLClassifier:
+        return _build(family, variant, num_classes, pretrained, channels, freeze, head_size, layer, cache_features,
                       config_overrides)
 
     tags = ", ".join(f"{tag}: {source}" for tag, (source, _) in spec.weights.items())

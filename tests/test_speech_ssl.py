@@ -86,7 +86,7 @@ def test_registered_with_their_sources_and_licenses():
     (dict(variant="2d-audio"), "wavlm supports variants ['waveform-16k'], not '2d-audio'"),
     (dict(channels=3), "wavlm takes the mono waveform: channels does not apply"),
     (dict(layer=13), "layer must lie in -13..12"),
-    (dict(hidden_size=0), "hidden_size must be at least 1"),
+    (dict(head_size=0), "head_size must be at least 1"),
 ])
 def test_bad_arguments_are_one_line(kwargs, message):
     with pytest.raises(ModelZooError, match=message.replace("[", r"\[").replace("]", r"\]")) as e:
@@ -102,6 +102,14 @@ def test_a_folder_without_extractor_settings_is_refused(tiny, tmp_path):
         model_zoo.create_model("wavlm", pretrained=str(folder))
     with pytest.raises(ModelZooError, match="speech encoders take the waveform-16k batch"):
         model_zoo.create_model("wavlm", pretrained=str(tiny["wavlm"]))(torch.zeros(1, 3, 224, 224))
+
+
+def test_random_init_takes_transformers_config_fields():
+    model = model_zoo.create_model("hubert", head_size=8, **TINY)
+    assert model.pretrained_cfg.weights is None and model.normalize and model.encoder.config.hidden_size == 16
+    assert model(waves()).shape == (3, 6) and model.head.pre_net.out_features == 8
+    with pytest.raises(ModelZooError, match="channels"):
+        model_zoo.create_model("hubert", channels=3, **TINY)
 
 
 # ---------------------------------------------------------------- inputs: masking, normalisation, log-mel
@@ -186,7 +194,7 @@ def test_frozen_features_are_cached_and_fine_tuning_trains_the_encoder(tiny):
 
 
 def test_save_and_load_keep_the_model(tiny, tmp_path):
-    model = model_zoo.create_model("whisper_encoder", pretrained=str(tiny["whisper_encoder"]), hidden_size=8).eval()
+    model = model_zoo.create_model("whisper_encoder", pretrained=str(tiny["whisper_encoder"]), head_size=8).eval()
     model.save_pretrained(tmp_path / "ckpt")
     loaded = model_zoo.from_pretrained(tmp_path / "ckpt").eval()
     batch = waves()
