@@ -115,11 +115,12 @@ def whisper_log_mel(waveform: torch.Tensor, mel_filters: torch.Tensor, n_fft: in
     """(B, samples) -> (B, mels, frames): WhisperFeatureExtractor's log-mel, batched on the waveform's device.
 
     transformers' own torch path (`_torch_extract_fbank_features`) takes and returns numpy arrays, so it
-    cannot stay on the device; these are its operations on a tensor, with its mel filters (tested equal)."""
-    window = torch.hann_window(n_fft, device=waveform.device)
-    stft = torch.stft(waveform, n_fft, hop_length, window=window, return_complex=True)
-    magnitudes = stft[..., :-1].abs() ** 2
-    log_spec = torch.clamp(mel_filters.T @ magnitudes, min=1e-10).log10()
+    cannot stay on the device; these are its operations on a tensor, with its mel filters (tested equal).
+    Always in float32, as the extractor computes it, also under mixed precision."""
+    with torch.autocast(waveform.device.type, enabled=False):
+        window = torch.hann_window(n_fft, device=waveform.device)
+        stft = torch.stft(waveform.float(), n_fft, hop_length, window=window, return_complex=True)
+        log_spec = torch.clamp(mel_filters.float().T @ (stft[..., :-1].abs() ** 2), min=1e-10).log10()
     log_spec = torch.maximum(log_spec, log_spec.amax(dim=(1, 2), keepdim=True) - 8.0)
     return (log_spec + 4.0) / 4.0
 

@@ -279,3 +279,14 @@ def test_the_recipes_are_emoboxs_hparams(name, tmp_path):
     args = parse_args(["--recipe", f"{name}-waveform-16k", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
     assert (args.model, args.variant, args.pretrained) == (name, "waveform-16k", True)
     assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("adam", 1e-4, 32, 20)
+
+
+def test_the_log_mel_stays_float32_under_mixed_precision():
+    from transformers import WhisperFeatureExtractor
+
+    extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=4)
+    x = torch.nn.functional.pad(waves((20000,))["waveform"], (0, extractor.n_samples - 20000))
+    filters = torch.from_numpy(extractor.mel_filters).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = whisper_log_mel(x, filters, extractor.n_fft, extractor.hop_length)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, whisper_log_mel(x, filters, extractor.n_fft, extractor.hop_length))
