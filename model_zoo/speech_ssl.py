@@ -18,9 +18,9 @@ classifier_head.py, train.py and hparams/*_freeze.yaml; read, not copied):
   Whisper: the encoder of `WhisperForAudioClassification` on the feature extractor's log-mel
   (padded to 30 s), cut to `samples // 320` frames;
 - the head `SuperbBaseModel`: Linear(dim, hidden) and ReLU per frame, the mean over the valid
-  frames, Linear(hidden, classes); hidden 256 in the hparams (128 in the README's example);
+  frames, Linear(hidden, classes); hidden (`head_size`) 256 in the hparams (128 in the README's example);
 - Adam, lr 1e-4, batch 32, 20 epochs in the hparams (100 in the README), NLL of log-softmax.
-`layer` picks another hidden state than the last (0 is the CNN features' projection).
+`layer` picks another hidden state than the last (0: the transformer's input, the projected CNN features).
 
 Here the batch is encoded together with an attention mask where the encoder's convolutional feature
 encoder normalises per frame (`feat_extract_norm="layer"`: the large models); where it uses group
