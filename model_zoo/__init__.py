@@ -13,7 +13,7 @@ for 3D, to (B, num_classes) logits in the order of `LABEL_NAMES`.
 """
 
 # Importing the architecture modules registers them (separate, below, builds on the encoders above it).
-from . import i3d, simple3d, torchvision_2d, videomae, vit  # noqa: F401
+from . import i3d, simple3d, speech_ssl, torchvision_2d, videomae, vit  # noqa: F401
 from .base import ZooModel
 from .config import LABEL_NAMES, VARIANTS, VARIANTS_2D, VARIANTS_3D, PretrainedCfg, Variant
 from .i3d import InceptionI3d, load_i3d_weights
@@ -21,6 +21,7 @@ from .index import list_pretrained
 from .registry import ModelEntry, create_model, from_pretrained, get_model_entry, list_models, load_model
 from .separate import SeparateEncoders
 from .simple3d import Simple3D
+from .speech_ssl import SpeechSSLClassifier
 from .torchvision_2d import TorchvisionClassifier
 from .videomae import VideoMAEClassifier
 from .vit import VisionTransformer
@@ -35,6 +36,7 @@ __all__ = [
     "PretrainedCfg",
     "SeparateEncoders",
     "Simple3D",
+    "SpeechSSLClassifier",
     "TorchvisionClassifier",
     "Variant",
     "VideoMAEClassifier",

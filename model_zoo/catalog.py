@@ -32,8 +32,8 @@ class ModelEntry:
 
     @property
     def default_variant(self) -> str:
-        """The multimodal variant: the paper's subject, so the default."""
-        return next(v for v in self.variants if VARIANTS[v].modality == "multimodal")
+        """The multimodal variant: the paper's subject, so the default (else the model's only or first one)."""
+        return next((v for v in self.variants if VARIANTS[v].modality == "multimodal"), self.variants[0])
 
 
 _REGISTRY: dict[str, ModelEntry] = {}

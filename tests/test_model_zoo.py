@@ -52,7 +52,8 @@ def by_name(names):
 
 def test_list_models_names_the_seven_encoders_and_the_future_work():
     separate = [f"{name}_separate" for name in ("googlenet", "i3d", "resnet18", "simple3d", "vgg16", "vit")]
-    assert model_zoo.list_models() == sorted(PAPER_MODELS + FUTURE_MODELS + separate)
+    speech = ["hubert", "wav2vec2", "wavlm", "whisper_encoder"]  # tests/test_speech_ssl.py
+    assert model_zoo.list_models() == sorted(PAPER_MODELS + FUTURE_MODELS + separate + speech)
     assert model_zoo.list_models("vit*") == ["vit", "vit_replicated_spectrogram", "vit_separate"]
     assert model_zoo.list_models(variant="2d-audio") == ["googlenet", "resnet18", "vgg16", "vit"]
     assert model_zoo.list_models(variant="2d-multimodal") == sorted([

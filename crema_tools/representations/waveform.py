@@ -52,6 +52,16 @@ class Waveform16k(Representation):
         samples = np.load(io.BytesIO(members["npy"]), allow_pickle=False)
         return {"inputs": torch.from_numpy(samples.astype(np.float32) / SCALE), "length": len(samples)}
 
+    def assemble(self, batch: dict, device=None) -> dict:
+        """{"waveform": (B, samples) float32, zero-padded, "length": (B,) int64} on `device`: the
+        samples and how many of each row are the clip's (the encoders' attention mask)."""
+        import torch
+
+        waveform, length = batch["inputs"], torch.as_tensor(batch["length"])
+        if device is not None:
+            waveform, length = waveform.to(device, non_blocking=True), length.to(device, non_blocking=True)
+        return {"waveform": waveform, "length": length}
+
     def preview(self, members: dict[str, bytes]):
         """The waveform's envelope: each column spans the lowest to the highest sample of its stretch."""
         from PIL import Image, ImageDraw
