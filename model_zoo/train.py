@@ -273,6 +273,7 @@ def run_record(args, seed, accelerator, report, folder: Path, val_name: str, tra
                      "momentum": args.momentum, "weight_decay": args.weight_decay, "schedule": args.schedule,
                      "lr_decay_epochs": args.lr_decay_epochs, "lr_decay_ratio": args.lr_decay_ratio,
                      "loss": "cross-entropy", "dropout": args.dropout, "fusion": args.fusion,
+                     "model_options": getattr(args, "model_options", None) or None,
                      "method": args.method, "method_options": args.balancing.hyperparameters() if args.balancing else None,
                      "channels": args.channels, "frames": args.frames, "pretrained": args.pretrained,
                      "train_samples_per_process": train_samples, "validation": val_name,

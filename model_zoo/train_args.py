@@ -45,6 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lr-decay-epochs", type=int, help="--schedule step: decay every N epochs (OGM-GE: 70)")
     ap.add_argument("--lr-decay-ratio", type=float, help="--schedule step: the decay factor (default 0.1)")
     ap.add_argument("--fusion", choices=("sum", "concat", "film", "gated"), help="separate-encoder models: the fusion head")
+    ap.add_argument("--model-option", action="append", default=[], metavar="NAME=VALUE", dest="model_options",
+                    help="a keyword argument of the model's builder, e.g. freeze=false (fine-tune a speech encoder); "
+                         "repeatable; values are read as JSON where they parse (numbers, true/false), else as text")
     ap.add_argument("--method", "--modulation", dest="method", choices=tuple(METHODS),
                     help="separate-encoder models: a balancing method (model_zoo.balancing; default joint)")
     for name in hyperparameter_names():
@@ -83,6 +86,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             raise ModelZooError(f"--{next(k for k, v in given.items() if v is not None).replace('_', '-')} "
                                 "is a balancing method's; give --method too")
         check_loss(defaults.loss)
+        args.model_options = dict(_model_option(o) for o in args.model_options)
         args.recipe_values = recipe.to_dict() if recipe else None
         if args.dropout is not None and get_model_entry(args.model).dropout_arg is None:
             with_dropout = [name for name in list_models() if get_model_entry(name).dropout_arg]
@@ -131,7 +135,11 @@ def make_model(args):
         kwargs[entry.frames_arg] = args.frames  # a transformer's frame count is part of the model
     if args.fusion is not None:
         kwargs["fusion"] = args.fusion
-    model = create_model(args.model, variant=args.variant, pretrained=args.pretrained, **kwargs)
+    kwargs.update(args.model_options)
+    try:
+        model = create_model(args.model, variant=args.variant, pretrained=args.pretrained, **kwargs)
+    except TypeError as e:  # an option the builder does not take
+        raise ModelZooError(f"{args.model} does not take {', '.join(args.model_options) or 'these options'} ({e})") from None
     cfg = model.pretrained_cfg
     if args.frames is not None:
         if cfg.temporal == "pad" and args.frames != cfg.frames:
@@ -139,3 +147,15 @@ def make_model(args):
 
             model.pretrained_cfg = replace(cfg, frames=args.frames)  # CNNs take any length: pad to this one
     return model
+
+
+def _model_option(text: str) -> tuple[str, object]:
+    import json
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise ModelZooError(f"--model-option {text!r}: give NAME=VALUE, e.g. freeze=false")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value

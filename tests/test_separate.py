@@ -200,6 +200,7 @@ def test_no_modulation_outside_the_epoch_window():
     (["--method", "ogm-ge", "--gradient-accumulation-steps", "2"], "use --gradient-accumulation-steps 1"),
     (["--method", "ogm-ge", "--model", "resnet18"], "--method ogm-ge balances separate encoders; resnet18 shares one"),
     (["--fusion", "sum", "--model", "resnet18"], "--fusion applies to separate-encoder models"),
+    (["--model-option", "freeze"], "--model-option 'freeze': give NAME=VALUE"),
 ])
 def test_bad_balancing_arguments_are_one_line(argv, message, tmp_path, capsys):
     base = ["--model", "resnet18_separate", "--variant", "2d-multimodal", "--epochs", "2"]
@@ -207,6 +208,16 @@ def test_bad_balancing_arguments_are_one_line(argv, message, tmp_path, capsys):
         parse_args([*base, *argv, "--data", str(tmp_path), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_model_options_reach_the_builder_and_bad_ones_are_one_line(tmp_path):
+    from model_zoo.train import make_model
+
+    common = ["--model", "resnet18_separate", "--variant", "2d-multimodal", "--data", str(tmp_path), "--out", str(tmp_path)]
+    model = make_model(parse_args([*common, "--model-option", "audio_channels=1", "--fusion", "gated"]))
+    assert model.audio.channels == 1 and model.vision.channels == 3 and model.fusion_method == "gated"
+    with pytest.raises(model_zoo.config.ModelZooError, match="resnet18_separate does not take no_such"):
+        make_model(parse_args([*common, "--model-option", "no_such=2"]))
 
 
 def test_the_ogm_ge_recipes_are_their_defaults(tmp_path):
