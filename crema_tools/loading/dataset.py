@@ -162,6 +162,7 @@ class CremaDataset(torch.utils.data.IterableDataset):
 
         Sample i of the epoch's stream goes to rank i % W; the rank's j-th goes to worker j % K.
         """
+        unreadable = _UNREADABLE  # a local: see _UNREADABLE
         rank, world = self.rank_and_world()
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
@@ -181,7 +182,7 @@ class CremaDataset(torch.utils.data.IterableDataset):
                         return
                     if mine and j % workers == worker:
                         yield {"__key__": key, "__shard__": _name(shard), **read()}
-            except (tarfile.TarError, OSError, EOFError) as e:
+            except unreadable as e:
                 raise LoadError(f"{shard}: unreadable shard after {count} samples ({e}); "
                                 "rebuild the config or download it again") from None
             if expected is not None and count != expected:
@@ -226,6 +227,13 @@ class CremaDataset(torch.utils.data.IterableDataset):
                 yield self.decode(members)
 
 
+_UNREADABLE = (tarfile.TarError, OSError, EOFError)
+"""What a shard that cannot be read raises. The generators that catch it bind it to a local first: a
+generator left suspended inside its `try` (a dataset partly read) is closed when it is collected, at
+interpreter exit after this module's globals may already be None, and an `except` clause naming
+`tarfile.TarError` then fails with AttributeError ("Exception ignored in: <generator ...>")."""
+
+
 def _is_url(location) -> bool:
     return isinstance(location, str) and "://" in location
 
@@ -265,11 +273,12 @@ def _samples(shard: Path | str) -> Iterator[tuple[str, Callable[[], dict[str, by
 
 
 def _keys(shard: Path) -> Iterator[str]:
+    unreadable = _UNREADABLE  # a local: see _UNREADABLE
     try:
         with tarfile.open(shard, "r") as tar:
             for key, _ in iter_members(tar):
                 yield key
-    except (tarfile.TarError, OSError, EOFError) as e:
+    except unreadable as e:
         raise LoadError(f"{shard}: unreadable shard ({e}); rebuild the config or download it again") from None
 
 
