@@ -25,7 +25,8 @@ The recipe (`pipeline` builds exactly this)::
 A `.map` stage rather than handlers for webdataset's `.decode`: `.decode` calls its handlers member
 by member, by extension, without the rest of the sample, and a sample decodes as a whole (a 3D
 clip's frames and mel chunks are cut together by the frame count in its `json`; the labels are in
-`json`). The item is exactly `crema_tools.load`'s; `crema_tools.collate` batches it.
+`json`). The item is `crema_tools.load`'s (and the `__key__`, the clip id, that webdataset's `map`
+adds to a dict); `crema_tools.collate` batches it.
 
 What differs from `crema_tools.load`: webdataset deals whole shards to nodes and workers, so give a
 split at least as many shards as nodes x workers (a split of CREMA-D holds a few shards of up to
