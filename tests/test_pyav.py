@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import av
 import numpy as np
 import pytest
+from helpers import run_python
 
 from crema_tools.media import decode
 from crema_tools.media.decode import frame_rate, rational
@@ -123,3 +124,23 @@ def test_a_stream_refused_after_close_is_refused_by_the_stand_in(corpus, as_av19
         assert frame_rate(stream) == 30.0
     with pytest.raises(AssertionError, match="Container is not open"):
         frame_rate(stream)
+
+
+def test_frames_convert_in_a_forked_worker_after_the_parent_converted(corpus):
+    """PyAV 19 converted frames on a pool of threads that a forked child (the build's workers, DataLoader
+    workers) inherits without its threads: the child's first conversion waited forever. One thread each."""
+    flv = corpus / "VideoFlash" / "1001_DFA_ANG_XX.flv"
+    code = (
+        "import multiprocessing\n"
+        "from pathlib import Path\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from crema_tools.media import decode\n"
+        f"flv = Path({str(flv)!r})\n"
+        "first, _ = decode.read_middle_frame(flv, 'clip')\n"
+        "with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('fork')) as pool:\n"
+        "    again, _ = pool.submit(decode.read_middle_frame, flv, 'clip').result(timeout=60)\n"
+        "    frames = pool.submit(decode.read_all_frames, flv, 'clip').result(timeout=60)[0]\n"
+        "assert (first == again).all() and len(frames) > 30\n"
+    )
+    done = run_python("-c", code, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -190,6 +190,16 @@ def frame_rate(stream) -> float:
     return float(rational(stream.average_rate) or 30)
 
 
+def frame_array(frame, pixel_format: str = "rgb24") -> np.ndarray:
+    """A video frame as an array in `pixel_format`, converted on the calling thread alone.
+
+    PyAV 17 and later convert on a pool of threads by default; PyAV 19's pool (FFmpeg 9), made by a
+    conversion in a process that then forks (the build's workers, DataLoader workers), leaves the
+    child's next conversion waiting forever for threads it does not have.
+    """
+    return frame.to_ndarray(format=pixel_format, threads=1)
+
+
 def _open(path: Path, label: str):
     import av
 
@@ -285,7 +295,7 @@ def read_middle_frame(path: Path, label: str) -> tuple[np.ndarray, float]:
                 if image is None and packet.stream.index == stream.index:
                     for frame in packet.decode():
                         if frame.time is not None and frame.time >= target - 0.5 / rate:
-                            image = frame.to_ndarray(format="rgb24")
+                            image = frame_array(frame)
                             break
         except av.FFmpegError as e:
             raise MediaError(f"{label}: video does not decode ({e})") from None
@@ -308,7 +318,7 @@ def read_all_frames(path: Path, label: str, pixel_format: str = "rgb24") -> tupl
         frames, times, ends = [], [], [0.0]
         try:
             for frame in _decode_to_end(container, stream, ends):
-                frames.append(frame.to_ndarray(format=pixel_format))
+                frames.append(frame_array(frame, pixel_format))
                 times.append(float(frame.time))
         except av.FFmpegError as e:
             raise MediaError(f"{label}: video does not decode after {len(frames)} frames ({e})") from None

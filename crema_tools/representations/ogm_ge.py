@@ -180,6 +180,7 @@ def step_frames_1fps(raw, f) -> None:
 
     from .. import media
     from ..media import video3d
+    from ..media.decode import frame_array
     from .steps import checked_video
 
     path, rel = checked_video(raw, f)
@@ -187,7 +188,7 @@ def step_frames_1fps(raw, f) -> None:
     f["source_fps"] = round(video3d.source_fps(times))
     f["frame_indices"] = source_frame_indices(len(planes), f["source_fps"])
     # only the kept frames go to RGB, through the same FFmpeg conversion as decoding to rgb24 (3x faster)
-    f["frames_1fps"] = np.stack([av.VideoFrame.from_ndarray(planes[i], format="yuv420p").to_ndarray(format="rgb24")
+    f["frames_1fps"] = np.stack([frame_array(av.VideoFrame.from_ndarray(planes[i], format="yuv420p"))
                                  for i in f["frame_indices"]])
 
 
