@@ -180,6 +180,7 @@ def write_flv(path: Path, frames: Iterable[np.ndarray], audio: np.ndarray | None
     """FLV1 video at 30 fps with MP3 audio, as the official VideoFlash files."""
     import av
 
+    from .media.decode import rational
     from .media.video3d import rgb_to_yuv420
 
     with av.open(str(path), "w", format="flv") as container:
@@ -205,7 +206,7 @@ def write_flv(path: Path, frames: Iterable[np.ndarray], audio: np.ndarray | None
                 packets += sound.encode(chunk)
             packets += sound.encode()
         # interleave by time, as a real muxer expects; the sort is stable, so ties keep their order
-        packets.sort(key=lambda p: float(p.dts * p.time_base) if p.dts is not None else 0.0)
+        packets.sort(key=lambda p: float(p.dts * (rational(p.time_base) or 0)) if p.dts is not None else 0.0)
         container.mux(packets)
 
 

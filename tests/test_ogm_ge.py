@@ -69,7 +69,7 @@ def test_frames_are_the_first_of_every_second(built, corpus):
         meta = json.loads(m["json"])
         with av.open(str(corpus / "VideoFlash" / f"{key}.flv")) as container:
             stream = container.streams.video[0]
-            fps = int(stream.average_rate)  # OpenCV's int(CAP_PROP_FPS)
+            fps = int(float(stream.average_rate))  # OpenCV's int(CAP_PROP_FPS); PyAV 19's AVRational takes no int()
             source = [f.to_ndarray(format="rgb24").astype(np.float32) for f in container.decode(stream)]
         kept = [i for i in range(len(source)) if i % fps == 0]  # video2frame_update, 1 frame per second
         assert fps == meta["source_fps"] == 30 and meta["frame_indices"] == kept

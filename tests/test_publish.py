@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -69,8 +70,10 @@ def folder(dataset, tmp_path) -> Path:
 def test_wheel_installed_with_target_holds_the_templates_and_renders_cards(dataset, tmp_path):
     """`pip install --target` (like --user) puts no data under sys.prefix: the templates must be package data."""
     pip = ["-m", "pip"]
-    r = run_python(*pip, "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO), timeout=300)
+    r = run_python(*pip, "wheel", "--no-deps", "-v", "-w", str(tmp_path / "dist"), str(REPO), timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+    warned = re.findall(r"[A-Z]\w*Warning: .*", r.stdout + r.stderr)  # the build backend's, e.g. a data folder not listed
+    assert not warned, warned
     wheel = next((tmp_path / "dist").glob("crema_tools-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"crema_tools/cards/dataset_card.md", "crema_tools/cards/model_card.md", "crema_tools/cards/__init__.py"} <= names

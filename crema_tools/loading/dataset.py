@@ -13,6 +13,13 @@ The dataset is a stream built for training on one or many processes:
 
 What a sample becomes is its representation's business (`Representation.decode`, with the load
 options it defines and checks); this module only finds, deals, shuffles and reads the shards.
+
+The sample buffer is the webdataset library's `shuffle` stage (seeded here). Reading and dealing
+the shards stay hand-written (`_my_members`, `_samples`): webdataset deals whole shards to nodes
+and workers and reads every byte of them, while this loader deals samples (every sample of a split
+once, and `even` counts, whatever the number of shards: a split of CREMA-D holds only a few), reads
+only a rank's own samples' bytes from a local shard, checks each shard against report.json with
+one-line errors naming it, and resumes mid-epoch. `wds.py` serves webdataset's own pipelines.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from ..errors import LoadError
 from ..format.report import REPORT_NAME, Report, ReportError
 from ..format.shards import iter_members, stream_members
 from ..hub import check_repo_id
-from ..representations import VariantError, get_representation, load_options
+from ..representations import Representation, VariantError, get_representation, load_options
 
 
 def stream_location(path_or_repo_id: str | Path, revision: str | None = None) -> str:
@@ -162,6 +169,7 @@ class CremaDataset(torch.utils.data.IterableDataset):
 
         Sample i of the epoch's stream goes to rank i % W; the rank's j-th goes to worker j % K.
         """
+        unreadable = _UNREADABLE  # a local: see _UNREADABLE
         rank, world = self.rank_and_world()
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
@@ -181,7 +189,7 @@ class CremaDataset(torch.utils.data.IterableDataset):
                         return
                     if mine and j % workers == worker:
                         yield {"__key__": key, "__shard__": _name(shard), **read()}
-            except (tarfile.TarError, OSError, EOFError) as e:
+            except unreadable as e:
                 raise LoadError(f"{shard}: unreadable shard after {count} samples ({e}); "
                                 "rebuild the config or download it again") from None
             if expected is not None and count != expected:
@@ -189,31 +197,20 @@ class CremaDataset(torch.utils.data.IterableDataset):
                                 "the shard is truncated or was replaced: rebuild or download it again")
 
     def _shuffled(self, items: Iterator[dict]) -> Iterator[dict]:
-        """A bounded buffer of undecoded samples, drawn from at random (webdataset's `shuffle`)."""
+        """Undecoded samples through webdataset's `shuffle` stage (a bounded buffer drawn from at
+        random), with a generator seeded by (seed, epoch, rank, worker)."""
         if not self.shuffle:
-            yield from items
-            return
+            return items
+        import webdataset
+
         rank, _ = self.rank_and_world()
         info = torch.utils.data.get_worker_info()
         rng = random.Random(f"samples-{self.seed}-{self.epoch}-{rank}-{0 if info is None else info.id}")
-        buffer: list[dict] = []
-        for item in items:
-            buffer.append(item)
-            if len(buffer) >= self.shuffle_buffer:
-                k = rng.randrange(len(buffer))
-                buffer[k], buffer[-1] = buffer[-1], buffer[k]
-                yield buffer.pop()
-        rng.shuffle(buffer)
-        yield from buffer
+        return webdataset.shuffle(self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(items)
 
     def decode(self, members: dict[str, bytes]) -> dict:
-        where = f"{members.get('__shard__', '?')}: sample {members.get('__key__', '?')}"
-        try:
-            item = self.info.decode(members, json.loads(members["json"]), self.options, self.split)
-        except LoadError as e:
-            raise LoadError(f"{where}: {e}") from None
-        except Exception as e:  # a corrupt member: name it, so the user knows what to rebuild
-            raise LoadError(f"{where}: cannot decode ({e.__class__.__name__}: {e}); rebuild this config") from None
+        item = decode_sample(self.info, members, self.options, self.split,
+                             f"{members.get('__shard__', '?')}: sample {members.get('__key__', '?')}")
         self.decoded += 1
         return item
 
@@ -224,6 +221,25 @@ class CremaDataset(torch.utils.data.IterableDataset):
         for n, members in enumerate(self._shuffled(self._my_members())):
             if n >= skip:
                 yield self.decode(members)
+
+
+def decode_sample(rep: Representation, members: dict[str, bytes], options, split: str | None, where: str) -> dict:
+    """One sample's members (`json` among them) as `rep` decodes them, for `split` (None: the sample's
+    own, from its `json`); any failure is a one-line LoadError that starts with `where`."""
+    try:
+        meta = json.loads(members["json"])
+        return rep.decode(members, meta, options, split or meta["split"])
+    except LoadError as e:
+        raise LoadError(f"{where}: {e}") from None
+    except Exception as e:  # a corrupt member: name it, so the user knows what to rebuild
+        raise LoadError(f"{where}: cannot decode ({e.__class__.__name__}: {e}); rebuild this config") from None
+
+
+_UNREADABLE = (tarfile.TarError, OSError, EOFError)
+"""What a shard that cannot be read raises. The generators that catch it bind it to a local first: a
+generator left suspended inside its `try` (a dataset partly read) is closed when it is collected, at
+interpreter exit after this module's globals may already be None, and an `except` clause naming
+`tarfile.TarError` then fails with AttributeError ("Exception ignored in: <generator ...>")."""
 
 
 def _is_url(location) -> bool:
@@ -265,11 +281,12 @@ def _samples(shard: Path | str) -> Iterator[tuple[str, Callable[[], dict[str, by
 
 
 def _keys(shard: Path) -> Iterator[str]:
+    unreadable = _UNREADABLE  # a local: see _UNREADABLE
     try:
         with tarfile.open(shard, "r") as tar:
             for key, _ in iter_members(tar):
                 yield key
-    except (tarfile.TarError, OSError, EOFError) as e:
+    except unreadable as e:
         raise LoadError(f"{shard}: unreadable shard ({e}); rebuild the config or download it again") from None
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import wave
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,34 @@ def _check_duration(label: str, seconds: float) -> None:
         raise MediaError(f"{label}: lasts {seconds:.2f} s, too short to be a clip")
 
 
+def rational(value) -> Fraction | None:
+    """A PyAV rational (`time_base`, `average_rate`, ...) as a Fraction, or None where it is unset.
+
+    PyAV 18 gives a Fraction or None; PyAV 19 an `av.AVRational`, never None: unset is a falsy
+    `AVRational(0, 1)`, which would divide by zero where None used to fail a test for it.
+    """
+    try:
+        value = Fraction(value.numerator, value.denominator)
+    except (AttributeError, TypeError, ZeroDivisionError):
+        return None
+    return value or None
+
+
+def frame_rate(stream) -> float:
+    """A video stream's average frame rate, 30 (the corpus's) where the file states none."""
+    return float(rational(stream.average_rate) or 30)
+
+
+def frame_array(frame, pixel_format: str = "rgb24") -> np.ndarray:
+    """A video frame as an array in `pixel_format`, converted on the calling thread alone.
+
+    PyAV 17 and later convert on a pool of threads by default; PyAV 19's pool (FFmpeg 9), made by a
+    conversion in a process that then forks (the build's workers, DataLoader workers), leaves the
+    child's next conversion waiting forever for threads it does not have.
+    """
+    return frame.to_ndarray(format=pixel_format, threads=1)
+
+
 def _open(path: Path, label: str):
     import av
 
@@ -186,8 +215,9 @@ def _open(path: Path, label: str):
 def _container_seconds(container, stream) -> float:
     if container.duration:
         return container.duration / 1_000_000
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
+    time_base = rational(stream.time_base)
+    if stream.duration and time_base:
+        return float(stream.duration * time_base)
     return 0.0
 
 
@@ -226,8 +256,9 @@ def _av_packets(container):
 
 def _note_end(packet, ends: list[float]) -> None:
     """`ends[0]`: the latest end (s) of the packets seen, where the file's data stops."""
-    if packet.size and packet.pts is not None:
-        ends[0] = max(ends[0], float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    time_base = rational(packet.time_base)
+    if packet.size and packet.pts is not None and time_base:
+        ends[0] = max(ends[0], float((packet.pts + (packet.duration or 0)) * time_base))
 
 
 def _decode_to_end(container, stream, ends: list[float]):
@@ -252,16 +283,19 @@ def read_middle_frame(path: Path, label: str) -> tuple[np.ndarray, float]:
     import av
 
     with _media_stream(path, label, "video") as (container, stream, duration):
-        rate = float(stream.average_rate or 30)
+        rate, time_base = frame_rate(stream), rational(stream.time_base)
         target, image, ends = duration / 2, None, [0.0]
         try:
-            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            if time_base:
+                container.seek(int(target / time_base), stream=stream, backward=True)
+            else:  # no time base of its own: the container's, in microseconds
+                container.seek(int(target * 1_000_000), backward=True)
             for packet in _av_packets(container):  # decoded up to the frame, then only read to the end
                 _note_end(packet, ends)
                 if image is None and packet.stream.index == stream.index:
                     for frame in packet.decode():
                         if frame.time is not None and frame.time >= target - 0.5 / rate:
-                            image = frame.to_ndarray(format="rgb24")
+                            image = frame_array(frame)
                             break
         except av.FFmpegError as e:
             raise MediaError(f"{label}: video does not decode ({e})") from None
@@ -280,15 +314,15 @@ def read_all_frames(path: Path, label: str, pixel_format: str = "rgb24") -> tupl
     import av
 
     with _media_stream(path, label, "video") as (container, stream, duration):
+        rate = frame_rate(stream)  # read while the file is open: PyAV 19's streams refuse use after
         frames, times, ends = [], [], [0.0]
         try:
             for frame in _decode_to_end(container, stream, ends):
-                frames.append(frame.to_ndarray(format=pixel_format))
+                frames.append(frame_array(frame, pixel_format))
                 times.append(float(frame.time))
         except av.FFmpegError as e:
             raise MediaError(f"{label}: video does not decode after {len(frames)} frames ({e})") from None
         _check_data_end(container, label, duration, ends[0])
-    rate = float(stream.average_rate or 30)
     promised = duration * rate
     if len(frames) < TRUNCATED_BELOW * promised:
         raise MediaError(f"{label}: truncated: {len(frames)} frames decoded, the header promises about {promised:.0f}")

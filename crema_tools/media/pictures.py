@@ -39,8 +39,10 @@ def image_panel(blob: bytes) -> Image.Image:
 def video_frames(blob: bytes) -> list[np.ndarray]:
     import av
 
+    from .decode import frame_array
+
     with av.open(io.BytesIO(blob)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [frame_array(f) for f in container.decode(video=0)]
 
 
 def frames_strip(frames: Sequence[np.ndarray], n: int = STRIP_FRAMES) -> Image.Image:

@@ -110,8 +110,10 @@ def decode_yuv(blob: bytes) -> np.ndarray:
     """The stored MP4's frames as YUV 4:2:0 planes, (T, 336, 224) uint8, with PyAV's bundled FFmpeg."""
     import av
 
+    from .decode import frame_array
+
     with av.open(io.BytesIO(blob)) as container:
-        return np.stack([f.to_ndarray(format="yuv420p") for f in container.decode(video=0)])
+        return np.stack([frame_array(f, "yuv420p") for f in container.decode(video=0)])
 
 
 def split_planes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -171,7 +173,9 @@ def crop_resize_frame(planes: np.ndarray, box: tuple[int, int, int, int], size: 
 
 def crop_resize_yuv420(planes: np.ndarray, box: tuple[int, int, int, int], size: int = SIZE) -> np.ndarray:
     """`crop_resize_frame` as a (size * 3 / 2, size) yuv420p array."""
-    return crop_resize_frame(planes, box, size).to_ndarray(format="yuv420p")
+    from .decode import frame_array
+
+    return frame_array(crop_resize_frame(planes, box, size), "yuv420p")
 
 
 YUV_TO_RGB = {"y": 1.164, "r_v": 1.596, "g_u": 0.392, "g_v": 0.813, "b_u": 2.017}

@@ -254,6 +254,7 @@ def step_frames(raw, f, per_second: int = 1) -> None:
 
     from .. import media
     from ..media import video3d
+    from ..media.decode import frame_array
     from .steps import checked_video
 
     path, rel = checked_video(raw, f)
@@ -264,7 +265,7 @@ def step_frames(raw, f, per_second: int = 1) -> None:
     except ValueError as e:
         raise media.MediaError(f"{rel}: {e} (--ogm-ge-fps {per_second}; their extraction keeps none)") from None
     # only the kept frames go to RGB, through the same FFmpeg conversion as decoding to rgb24 (3x faster)
-    f["ogm_ge_frames"] = np.stack([av.VideoFrame.from_ndarray(planes[i], format="yuv420p").to_ndarray(format="rgb24")
+    f["ogm_ge_frames"] = np.stack([frame_array(av.VideoFrame.from_ndarray(planes[i], format="yuv420p"))
                                    for i in f["frame_indices"]])
 
 
