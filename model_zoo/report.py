@@ -57,6 +57,8 @@ def summarise(metrics: Iterable[RunMetrics | Mapping], split: str = "test") -> l
                "recipe": runs[0].recipe}
         for spec in METRICS:
             row[spec.key] = _stat([r.score(split, spec.key) for r in runs])
+        training = runs[0].document.get("training") or {}
+        row["fusion"], row["method"] = training.get("fusion"), training.get("method") or ("joint" if training.get("fusion") else None)
         row["modalities"] = {m: _stat(v) for m in ("audio", "vision")
                              if (v := [x for r in runs if (x := r.modality_score(split, m, "accuracy")) is not None])}
         human = [r.human(split)[0] for r in runs]
@@ -89,7 +91,7 @@ def markdown(rows: list[dict]) -> str:
     note = ""
     if any(r["source"] == "synthetic" for r in rows):
         note = "\n\n**Measured on the synthetic sample**: these numbers say nothing about emotion recognition."
-    return ("\n\n".join(parts) + "\n\n" + shared_vs_separate(rows)
+    return ("\n\n".join(parts) + "\n\n" + shared_vs_separate(rows) + methods_table(rows)
             + "Mean ± standard deviation over runs (seeds or folds), on the test split." + note + "\n")
 
 
@@ -110,6 +112,24 @@ def shared_vs_separate(rows: list[dict]) -> str:
     return "### shared vs separate encoders\n\n" + markdown_table(
         ["encoder", "variant", "protocol", "shared: accuracy (runs)", "separate: fusion, method",
          "separate: accuracy (runs)", "its audio logits", "its vision logits"], body) + "\n\n"
+
+
+def methods_table(rows: list[dict]) -> str:
+    """BalanceBenchmark's table layout for separate-encoder runs: per method the test accuracy and
+    macro-F1, each modality's own accuracy, the gap between them (the imbalance: the stronger
+    modality's accuracy minus the weaker's, from the means), mean ± std and the number of runs."""
+    these = [r for r in rows if r.get("method")]
+    if not these:
+        return ""
+    body = []
+    for r in sorted(these, key=lambda r: (r["variant"], r["protocol"], r["model"])):
+        audio, vision = (r["modalities"].get(m) for m in ("audio", "vision"))
+        gap = f"{abs(audio['mean'] - vision['mean']):.3f}" if audio and vision else "-"
+        body.append([r["method"], r["model"].split(" ")[0], r["fusion"] or "-", r["variant"], r["protocol"],
+                     _pm(r["accuracy"]), _pm(r["macro_f1"]), _pm(audio), _pm(vision), gap, r["runs"]])
+    return "### balancing methods\n\n" + markdown_table(
+        ["method", "model", "fusion", "config", "protocol", "accuracy", "macro-F1", "audio accuracy", "vision accuracy",
+         "imbalance", "runs"], body) + "\n\n"
 
 
 def zoo_table(rows: list[dict], runs: dict[tuple, list[Path]]) -> str:

@@ -302,22 +302,55 @@ def test_report_shows_shared_and_separate_encoders_side_by_side_over_two_seeds(m
 
 
 
-def test_ogm_ge_baseline_trains_on_their_inputs_with_their_recipe(corpus, tmp_path):
+@pytest.fixture(scope="module")
+def ogm_ge_data(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ogm_ge_data")
+    build(corpus, out, ["ogm-ge"], progress=False, protocol="ogm-ge")
+    return out
+
+
+def test_ogm_ge_baseline_trains_on_their_inputs_with_their_recipe(ogm_ge_data, corpus, tmp_path):
     """The recipe `resnet18_separate-ogm-ge-modulated` on the ogm-ge config (`layout="parts"`), shortened:
     SGD with momentum and OGM-GE's modulation, each modality's accuracy, then `predict` on a video."""
     from model_zoo.predict import predict
 
-    build(corpus, tmp_path / "data", ["ogm-ge"], progress=False, protocol="ogm-ge")
-    train_main(["--recipe", "resnet18_separate-ogm-ge-modulated", "--data", str(tmp_path / "data"), "--out",
+    train_main(["--recipe", "resnet18_separate-ogm-ge-modulated", "--data", str(ogm_ge_data), "--out",
                 str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4", "--precise-bn-batches", "1"])
     m = metrics(tmp_path / "run")
     assert (m["training"]["optimizer"], m["training"]["schedule"], m["training"]["method"]) == ("sgd", "step", "ogm-ge")
     assert m["training"]["method_options"] == {"alpha": 0.8, "modulation_starts": 0, "modulation_ends": 50}
     assert m["data"]["load_options"] == {"layout": "parts"}
     test = m["splits"]["test"]
-    assert test["samples"] == crema_tools.load(tmp_path / "data", "ogm-ge", "test").samples > 0
+    assert test["samples"] == crema_tools.load(ogm_ge_data, "ogm-ge", "test").samples > 0
     assert {part: test["modalities"][part]["samples"] for part in ("audio", "vision")} == {"audio": test["samples"],
                                                                                          "vision": test["samples"]}
     model = model_zoo.from_pretrained(tmp_path / "run")
     (p,) = predict(model, [corpus / "VideoFlash" / "1001_DFA_ANG_XX.flv"])
     assert p.error is None and sum(p.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_the_comparison_runs_what_is_missing_and_reports_methods_side_by_side(ogm_ge_data, tmp_path, capsys):
+    from model_zoo.compare import main as compare
+
+    done = tmp_path / "balance" / "joint" / "seed-0"
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text(json.dumps({
+        "model": "resnet18_separate", "variant": "ogm-ge", "protocol": "ogm-ge", "source": "synthetic", "training_seed": 0,
+        "training": {"fusion": "concat", "method": "joint"},
+        "splits": {"test": {"samples": 2, "accuracy": 0.5, "uar": 0.5, "macro_f1": 0.4,
+                            "modalities": {"audio": {"samples": 2, "accuracy": 0.5}, "vision": {"samples": 2, "accuracy": 0.0}}}}}))
+    argv = ["--data", str(ogm_ge_data), "--out", str(tmp_path / "balance"), "--methods", "joint", "ogm-ge", "--seeds", "0",
+            "--epochs", "1", "--batch-size", "8", "--precise-bn-batches", "1"]
+    compare(argv)
+    out = capsys.readouterr().out
+    assert "[1/2] joint, seed 0: done" in out and "[2/2] ogm-ge, seed 0 ->" in out
+    trained = metrics(tmp_path / "balance" / "ogm-ge" / "seed-0")
+    assert trained["training"]["method"] == "ogm-ge" and trained["training"]["optimizer"] == "sgd"
+    assert trained["training"]["validation"].startswith("held-out 10% of train")  # never the test set
+    table = (tmp_path / "balance" / "report" / "summary.md").read_text().split("### balancing methods")[1]
+    lines = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()
+             if line.startswith("| joint") or line.startswith("| ogm-ge")}
+    assert lines["joint"][5:] == ["0.500", "0.400", "0.500", "0.000", "0.500", "1"]
+    assert lines["ogm-ge"][10] == "1" and lines["ogm-ge"][1:3] == ["resnet18_separate", "concat"]
+    compare(argv)  # everything done: nothing is trained again
+    assert "[2/2] ogm-ge, seed 0: done" in capsys.readouterr().out
