@@ -12,11 +12,13 @@ from ..config import ModelZooError
 from .base import BalancingMethod, Outputs, StepContext
 from .joint import Joint
 from .ogm_ge import OGM, OGMGE
+from .pmr import PMR
 
 METHODS: dict[str, type[BalancingMethod]] = {
     "joint": Joint,
     "ogm": OGM,
     "ogm-ge": OGMGE,
+    "pmr": PMR,
 }
 
 __all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names"]
