@@ -11,6 +11,7 @@ from dataclasses import fields
 from ..config import ModelZooError
 from .base import BalancingMethod, Outputs, StepContext
 from .joint import Joint
+from .mmpareto import MMPareto
 from .ogm_ge import OGM, OGMGE
 from .pmr import PMR
 
@@ -19,6 +20,7 @@ METHODS: dict[str, type[BalancingMethod]] = {
     "ogm": OGM,
     "ogm-ge": OGMGE,
     "pmr": PMR,
+    "mmpareto": MMPareto,
 }
 
 __all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names"]
