@@ -298,6 +298,30 @@ def test_bad_hyperparameters_are_one_line(name, options, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "mmpareto", "--gamma", "0"], "mmpareto: --gamma must be above 0, got 0.0"),
+    (["--method", "pmr", "--momentum-coef", "1"], "pmr: --momentum-coef must be in [0, 1)"),
+    (["--method", "mmpareto", "--alpha", "1"], "mmpareto takes no --alpha (it takes --gamma)"),
+])
+def test_bad_flags_are_one_line_errors(argv, message, tmp_path, capsys):
+    from model_zoo.train import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--model", "resnet18_separate", "--variant", "2d-multimodal", "--epochs", "2", *argv,
+                    "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_the_flags_reach_the_method(tmp_path):
+    from model_zoo.train import parse_args
+
+    args = parse_args(["--model", "resnet18_separate", "--variant", "ogm-ge", "--method", "pmr", "--alpha", "3",
+                       "--momentum-coef", "0.2", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert args.balancing.hyperparameters() == {"alpha": 3.0, "momentum_coef": 0.2, "prototype_fraction": 0.1,
+                                                "modulation_starts": 0, "modulation_ends": 100}
+
+
 # ---------------------------------------------------------------- several processes
 
 

@@ -36,7 +36,7 @@ Hyperparameters: `gamma` 1.5 is hard-coded in their loop; they train CREMA-D wit
 `alpha` (1.5), applies the method only in epochs 0..80 (outside them it takes no step at all),
 records each loss's gradients without zeroing in between (so they accumulate), and assigns the
 min-norm weights to the loop variable instead of the weights: with a negative cosine its weights
-stay (0, 0).
+stay (0, 0) and the encoder's gradient becomes 0 times an infinite norm ratio (NaN).
 """
 
 from __future__ import annotations
