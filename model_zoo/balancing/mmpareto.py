@@ -33,7 +33,7 @@ Hyperparameters: `gamma` 1.5 is hard-coded in their loop; they train CREMA-D wit
 0.9, weight decay 1e-4), batch 64, learning rate 2e-3 decayed by 0.1 every 30 epochs, 50 epochs
 (their argparse defaults, script/mmpareto.sh), with no epoch window. BalanceBenchmark
 (balancemm/trainer/MMPareto_trainer.py, configs/trainer_config.yaml, commit 4c1482f) names gamma
-`alpha` (1.5), applies the method only in epochs 0..80 (outside them it takes no step at all),
+`alpha` (1.5), applies the method only in epochs 0..80 (outside them `training_step` returns an unassigned `total_loss`),
 records each loss's gradients without zeroing in between (so they accumulate), and assigns the
 min-norm weights to the loop variable instead of the weights: with a negative cosine its weights
 stay (0, 0) and the encoder's gradient becomes 0 times an infinite norm ratio (NaN).

@@ -108,6 +108,8 @@ class PMR(BalancingMethod):
                     sums[m].index_add_(0, labels, features[m].double())
         finally:
             model.train(training)
+        if counts is None:
+            raise ModelZooError("pmr: the training loader gave no batch to compute prototypes from")
         counts = context.global_sum(counts)
         previous = self.state.get("prototypes")
         prototypes = {}
