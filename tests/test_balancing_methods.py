@@ -158,7 +158,7 @@ def their_mmpareto_step(model, out, out_a, out_v, label, gamma=1.5):
     return float(cos_audio), float(cos_visual), float(audio_k[0]), float(visual_k[0])
 
 
-# ---------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- the model and batches
 
 
 def tiny_model(fusion="concat", seed=0):
