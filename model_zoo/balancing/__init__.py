@@ -11,12 +11,16 @@ from dataclasses import fields
 from ..config import ModelZooError
 from .base import BalancingMethod, Outputs, StepContext
 from .joint import Joint
+from .mmpareto import MMPareto
 from .ogm_ge import OGM, OGMGE
+from .pmr import PMR
 
 METHODS: dict[str, type[BalancingMethod]] = {
     "joint": Joint,
     "ogm": OGM,
     "ogm-ge": OGMGE,
+    "pmr": PMR,
+    "mmpareto": MMPareto,
 }
 
 __all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names"]

@@ -55,6 +55,12 @@ class StepContext:
             return value
         return self.accelerator.reduce(value.detach().clone(), "sum")
 
+    def global_mean(self, value: torch.Tensor) -> torch.Tensor:
+        """`value` averaged over all processes, as DDP averages gradients (for gradients a method
+        computes itself, e.g. with `torch.autograd.grad`, which DDP does not synchronise)."""
+        processes = 1 if self.accelerator is None else self.accelerator.num_processes
+        return self.global_sum(value) / processes if processes > 1 else value
+
     def encoder(self, modality: str) -> torch.nn.Module:
         return getattr(self.model, modality)
 
@@ -91,6 +97,13 @@ class BalancingMethod:
     def after_backward(self, out: Outputs, context: StepContext) -> dict[str, float]:
         """Change the gradients before the optimizer step; returns what to log (e.g. coefficients)."""
         return {}
+
+    @property
+    def state(self) -> dict:
+        """What the method keeps between hooks within one run (PMR's prototypes, the gradients
+        MMPareto's backward hands to after_backward). Not a dataclass field: the fields are the
+        hyperparameters (the training flags) and the method is frozen."""
+        return self.__dict__.setdefault("_state", {})
 
     def hyperparameters(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
