@@ -33,7 +33,7 @@ from crema_tools.loading.transforms import to_model_input
 from crema_tools.variants import VARIANTS
 
 from .balancing import Outputs, StepContext
-from .cli import one_line_errors
+from .cli import OneLineParser, one_line_errors  # noqa: F401 - OneLineParser lived here
 from .config import ModelZooError
 from .evaluate import evaluate_split, split_loader
 from .metrics import METRICS, scores_line

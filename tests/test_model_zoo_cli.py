@@ -24,7 +24,7 @@ def bad_arguments(module: str, tmp_path) -> tuple[list[str], str]:
                    "--epochs", "many"], "argument --epochs: invalid int value: 'many'"),
         "evaluate": (["--model", str(tmp_path), "--data", str(tmp_path), "--batch-size", "many"],
                      "argument --batch-size: invalid int value: 'many'"),
-        "report": (["--out", str(tmp_path)], "the following arguments are required: runs"),
+        "report": (["--out", str(tmp_path)], "give run folders, or --index INDEX_YML --update-docs FILES"),
         "push": ([str(tmp_path), "--private=yes", "--repo-id", "org/name"], "argument --private: ignored explicit argument 'yes'"),
     }[module]
 
