@@ -81,3 +81,19 @@ def hub_env(home: Path, endpoint: str | None = None, *, token: str | None = None
     if token is not None:
         env["HF_TOKEN"] = token
     return env
+
+
+def push_then_predict(run: Path, repo_id: str, video: Path, env: dict[str, str], show: str = "") -> tuple[str, dict]:
+    """`model_zoo.push` a training run to the (loopback) Hub in `env`, then in a fresh interpreter load it
+    back by repo id and `predict` on `video`: (the model's class name and `show`'s value, probabilities)."""
+    r = run_python("-m", "model_zoo.push", str(run), "--repo-id", repo_id, "--dataset-repo-id", "org/crema-d-sample",
+                   env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    code = ("import model_zoo, json\nfrom model_zoo.predict import predict\n"
+            f"m = model_zoo.from_pretrained({repo_id!r})\n"
+            f"(p,) = predict(m, [{str(video)!r}])\n"
+            f"print(json.dumps([' '.join([type(m).__name__, {show or repr('')}]).strip(), p.probabilities]))")
+    r = run_python("-c", code, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    name, probabilities = json.loads(r.stdout.strip().splitlines()[-1])
+    return name, probabilities

@@ -12,6 +12,7 @@ import json
 
 import pytest
 import torch
+from helpers import hub_env, push_then_predict
 from hubserver import FakeHub
 from test_train import _even_seed, metrics, run_module
 
@@ -261,20 +262,10 @@ def test_two_processes_modulate_like_one_then_push_and_predict(multimodal, corpu
     assert test["human"]["ratings"] == "multimodal"
 
     with FakeHub() as hub:
-        from helpers import hub_env, run_python
-
         env = hub_env(tmp_path / "home", hub.endpoint, token="hf_loopback_test_token_0123456789")
-        r = run_python("-m", "model_zoo.push", str(tmp_path / "two"), "--repo-id", "org/vit-separate",
-                       "--dataset-repo-id", "org/crema-d-sample", env=env, timeout=300)
-        assert r.returncode == 0, r.stderr[-3000:]
-        code = ("import model_zoo, json\nfrom model_zoo.predict import predict\n"
-                "m = model_zoo.from_pretrained('org/vit-separate')\n"
-                f"(p,) = predict(m, [{str(corpus / 'VideoFlash' / '1001_DFA_ANG_XX.flv')!r}])\n"
-                "print(type(m).__name__, json.dumps(p.probabilities))")
-        r = run_python("-c", code, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    name, probabilities = r.stdout.strip().split(" ", 1)
-    assert name == "SeparateEncoders" and sum(json.loads(probabilities).values()) == pytest.approx(1.0)
+        name, probabilities = push_then_predict(tmp_path / "two", "org/vit-separate",
+                                                corpus / "VideoFlash" / "1001_DFA_ANG_XX.flv", env)
+    assert name == "SeparateEncoders" and sum(probabilities.values()) == pytest.approx(1.0)
     assert crema_tools.load(multimodal, "2d-multimodal", "test").samples == test["samples"]
 
 

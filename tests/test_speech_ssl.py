@@ -239,7 +239,7 @@ def test_the_second_epoch_runs_only_the_head(waveform_data, tiny, tmp_path, monk
 def test_two_processes_train_then_push_and_predict(waveform_data, tiny, corpus, tmp_path):
     """`--pretrained` downloads microsoft/wavlm-large from the loopback Hub (the tiny checkpoint under the
     real id, so the Hub path is the real one); two CPU processes; the raters' row; push; predict a video."""
-    from helpers import hub_env, run_python
+    from helpers import hub_env, push_then_predict
 
     with FakeHub.from_folder("microsoft/wavlm-large", "model", tiny["wavlm"]) as hub:
         env = hub_env(tmp_path / "home", hub.endpoint, token="hf_loopback_test_token_0123456789")
@@ -260,17 +260,10 @@ def test_two_processes_train_then_push_and_predict(waveform_data, tiny, corpus, 
         card = (tmp_path / "run" / "README.md").read_text()
         assert "hf:microsoft/wavlm-large" in card and "**MIT**" in card
 
-        r = run_python("-m", "model_zoo.push", str(tmp_path / "run"), "--repo-id", "org/wavlm-crema-d",
-                       "--dataset-repo-id", "org/crema-d-sample", env=env, timeout=300)
-        assert r.returncode == 0, r.stderr[-3000:]
-        code = ("import model_zoo, json\nfrom model_zoo.predict import predict\n"
-                "m = model_zoo.from_pretrained('org/wavlm-crema-d')\n"
-                f"(p,) = predict(m, [{str(corpus / 'VideoFlash' / '1001_DFA_ANG_XX.flv')!r}])\n"
-                "print(type(m).__name__, m.pretrained_cfg.license, json.dumps(p.probabilities))")
-        r = run_python("-c", code, env={**env, "HF_HUB_OFFLINE": "0"}, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    name, license, probabilities = r.stdout.strip().splitlines()[-1].split(" ", 2)
-    assert (name, license) == ("SpeechSSLClassifier", "MIT") and sum(json.loads(probabilities).values()) == pytest.approx(1.0)
+        name, probabilities = push_then_predict(tmp_path / "run", "org/wavlm-crema-d",
+                                                corpus / "VideoFlash" / "1001_DFA_ANG_XX.flv",
+                                                {**env, "HF_HUB_OFFLINE": "0"}, show="m.pretrained_cfg.license")
+    assert name == "SpeechSSLClassifier MIT" and sum(probabilities.values()) == pytest.approx(1.0)
     assert os.path.isfile(tmp_path / "run" / "model.safetensors")
 
 

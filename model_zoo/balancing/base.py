@@ -112,3 +112,13 @@ class BalancingMethod:
 def check_positive(method: str, name: str, value: float) -> None:
     if not value > 0:
         raise ModelZooError(f"{method}: --{name.replace('_', '-')} must be above 0, got {value}")
+
+
+def check_window(method: str, starts: int, ends: int, epochs: int, what: str = "the method") -> None:
+    """An epoch window (`--modulation-starts`, `--modulation-ends`, from 0, both included) that runs."""
+    if not 0 <= starts <= ends:
+        raise ModelZooError(f"{method}: the epoch window {starts}..{ends} is empty; "
+                            "give 0 <= --modulation-starts <= --modulation-ends (epochs counted from 0)")
+    if starts >= epochs:
+        raise ModelZooError(f"{method}: --modulation-starts {starts} is after the last epoch "
+                            f"({epochs - 1}, counted from 0): {what} would never run; lower it or train longer")

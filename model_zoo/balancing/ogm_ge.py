@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import ModelZooError
-from .base import BalancingMethod, Outputs, StepContext, check_positive
+from .base import BalancingMethod, Outputs, StepContext, check_positive, check_window
 
 
 @dataclass(frozen=True)
@@ -39,12 +38,7 @@ class OGM(BalancingMethod):
 
     def check(self, epochs: int) -> None:
         check_positive(self.name, "alpha", self.alpha)
-        if not 0 <= self.modulation_starts <= self.modulation_ends:
-            raise ModelZooError(f"{self.name}: the epoch window {self.modulation_starts}..{self.modulation_ends} is empty; "
-                                "give 0 <= --modulation-starts <= --modulation-ends (epochs counted from 0)")
-        if self.modulation_starts >= epochs:
-            raise ModelZooError(f"{self.name}: --modulation-starts {self.modulation_starts} is after the last epoch "
-                                f"({epochs - 1}, counted from 0): modulation would never run; lower it or train longer")
+        check_window(self.name, self.modulation_starts, self.modulation_ends, epochs, "modulation")
 
     def coefficients(self, out: Outputs, context: StepContext) -> tuple[float, float]:
         """(audio, vision) coefficients from the global batch's scores."""

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import ModelZooError
-from .base import BalancingMethod, Outputs, StepContext, check_positive
+from .base import BalancingMethod, Outputs, StepContext, check_positive, check_window
 
 MODALITIES = ("audio", "vision")
 
@@ -75,12 +75,7 @@ class PMR(BalancingMethod):
         if not 0 < self.prototype_fraction <= 1:
             raise ModelZooError(f"{self.name}: --prototype-fraction must be in (0, 1] (the share of training batches "
                                 f"the prototypes average), got {self.prototype_fraction}")
-        if not 0 <= self.modulation_starts <= self.modulation_ends:
-            raise ModelZooError(f"{self.name}: the epoch window {self.modulation_starts}..{self.modulation_ends} is empty; "
-                                "give 0 <= --modulation-starts <= --modulation-ends (epochs counted from 0)")
-        if self.modulation_starts >= epochs:
-            raise ModelZooError(f"{self.name}: --modulation-starts {self.modulation_starts} is after the last epoch "
-                                f"({epochs - 1}, counted from 0): rebalancing would never run; lower it or train longer")
+        check_window(self.name, self.modulation_starts, self.modulation_ends, epochs, "rebalancing")
 
     def batches(self, loader) -> int:
         """How many of each process's training batches the prototypes average (theirs: a tenth, at least one)."""
