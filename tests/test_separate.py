@@ -228,6 +228,10 @@ def test_the_ogm_ge_recipes_are_their_defaults(tmp_path):
     assert args.balancing.hyperparameters() == {"alpha": 0.8, "modulation_starts": 0, "modulation_ends": 50}
     assert parse_args(["--recipe", "resnet18_separate-ogm-ge-modulated", "--alpha", "0.3", "--data", str(tmp_path),
                        "--out", str(tmp_path)]).balancing.alpha == 0.3
+    pmr = parse_args(["--recipe", "resnet18_separate-ogm-ge-pmr", "--data", str(tmp_path), "--out", str(tmp_path)])
+    assert (pmr.fusion, pmr.lr, pmr.epochs, pmr.balancing.name, pmr.balancing.alpha) == ("sum", 5e-4, 130, "pmr", 5.0)
+    pareto = parse_args(["--recipe", "resnet18_separate-ogm-ge-mmpareto", "--data", str(tmp_path), "--out", str(tmp_path)])
+    assert (pareto.lr, pareto.epochs, pareto.lr_decay_epochs, pareto.balancing.gamma) == (2e-3, 50, 30, 1.5)
 
 
 # ---------------------------------------------------------------- several processes, the Hub, predict
