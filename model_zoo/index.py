@@ -102,14 +102,17 @@ def list_pretrained(filter: str = "*", path: str | Path = INDEX) -> list[ZooEntr
     return [e for e in load_index(path) if e.weights and fnmatch.fnmatch(e.model, filter)]
 
 
-def _pm(stat: dict) -> str:
+def mean_std(stat: dict | None) -> str:
+    """A `{"mean", "std", "n"}` summary as a table shows it: the mean alone for one run, "-" for none."""
+    if stat is None:
+        return "-"
     return f"{stat['mean']:.3f}" if stat.get("n", 1) == 1 else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
 
 
 def table(entries: list[ZooEntry]) -> str:
     """The results table the README and docs/model_zoo.md show."""
-    body = [[e.model, e.variant, e.protocol + (f" ({len(e.folds)} folds)" if e.folds else ""), e.data, _pm(e.accuracy),
-             _pm(e.uar), e.runs, e.recipe or "flags", f"`{e.weights}`" if e.weights else "-", f"`{e.log}`" if e.log else "-"]
+    body = [[e.model, e.variant, e.protocol + (f" ({len(e.folds)} folds)" if e.folds else ""), e.data, mean_std(e.accuracy),
+             mean_std(e.uar), e.runs, e.recipe or "flags", f"`{e.weights}`" if e.weights else "-", f"`{e.log}`" if e.log else "-"]
             for e in sorted(entries, key=ZooEntry.key.fget)]
     return markdown_table(["model", "config", "protocol", "data", "test accuracy", "test UAR", "runs", "recipe",
                            "weights", "log"], body)

@@ -19,8 +19,10 @@ from statistics import mean, stdev
 from crema_tools.tables import markdown_table
 from crema_tools.variants import VARIANTS
 
+from . import index as zoo_index
 from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
+from .index import mean_std
 from .metrics import METRICS
 from .run_metrics import GROUP, RunMetrics
 
@@ -57,6 +59,7 @@ def summarise(metrics: Iterable[RunMetrics | Mapping], split: str = "test") -> l
                "recipe": runs[0].recipe}
         for spec in METRICS:
             row[spec.key] = _stat([r.score(split, spec.key) for r in runs])
+        row["architecture"] = runs[0].model  # the registered name; row["model"] adds fusion and method
         training = runs[0].document.get("training") or {}
         row["fusion"], row["method"] = training.get("fusion"), training.get("method") or ("joint" if training.get("fusion") else None)
         row["modalities"] = {m: _stat(v) for m in ("audio", "vision")
@@ -67,12 +70,6 @@ def summarise(metrics: Iterable[RunMetrics | Mapping], split: str = "test") -> l
     return rows
 
 
-def _pm(stat: dict | None) -> str:
-    if stat is None:
-        return "-"
-    return f"{stat['mean']:.3f}" if stat["n"] == 1 else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
-
-
 def markdown(rows: list[dict]) -> str:
     """One table per modality, each with the raters' row, as the paper's Tables 1-3."""
     parts = []
@@ -81,7 +78,7 @@ def markdown(rows: list[dict]) -> str:
         if not these:
             continue
         body = [[r["model"], r["variant"], r["protocol"] + (f" ({len(r['folds'])} folds)" if r["folds"] else ""),
-                 r["runs"], *(_pm(r[spec.key]) for spec in METRICS)] for r in these]
+                 r["runs"], *(mean_std(r[spec.key]) for spec in METRICS)] for r in these]
         humans = [r["human_accuracy"]["mean"] for r in these if r["human_accuracy"]]
         if humans:  # the raters give an accuracy only
             body.append(["CREMA-D raters", "same clips", "-", "-",
@@ -99,14 +96,14 @@ def shared_vs_separate(rows: list[dict]) -> str:
     """The paper's question side by side: each encoder shared over both modalities and separate per
     modality (with its fusion head and method), on the same multimodal config; mean ± std over runs."""
     body = []
-    for sep in (r for r in rows if r["model"].split(" ")[0].endswith("_separate")):
-        encoder = sep["model"].split(" ")[0].removesuffix("_separate")
+    for sep in (r for r in rows if r["architecture"].endswith("_separate")):
+        encoder = sep["architecture"].removesuffix("_separate")
         for shared in (r for r in rows if r["model"] == encoder and (r["variant"], r["protocol"], r["source"]) ==
                        (sep["variant"], sep["protocol"], sep["source"])):
-            body.append([encoder, sep["variant"], sep["protocol"], f"{_pm(shared['accuracy'])} ({shared['runs']})",
-                         sep["model"].removeprefix(encoder + "_separate").strip(" ()") or "-",
-                         f"{_pm(sep['accuracy'])} ({sep['runs']})",
-                         *(_pm(sep["modalities"].get(m)) for m in ("audio", "vision"))])
+            body.append([encoder, sep["variant"], sep["protocol"], f"{mean_std(shared['accuracy'])} ({shared['runs']})",
+                         sep["model"].removeprefix(sep["architecture"]).strip(" ()") or "-",
+                         f"{mean_std(sep['accuracy'])} ({sep['runs']})",
+                         *(mean_std(sep["modalities"].get(m)) for m in ("audio", "vision"))])
     if not body:
         return ""
     return "### shared vs separate encoders\n\n" + markdown_table(
@@ -125,8 +122,8 @@ def methods_table(rows: list[dict]) -> str:
     for r in sorted(these, key=lambda r: (r["variant"], r["protocol"], r["model"])):
         audio, vision = (r["modalities"].get(m) for m in ("audio", "vision"))
         gap = f"{abs(audio['mean'] - vision['mean']):.3f}" if audio and vision else "-"
-        body.append([r["method"], r["model"].split(" ")[0], r["fusion"] or "-", r["variant"], r["protocol"],
-                     _pm(r["accuracy"]), _pm(r["macro_f1"]), _pm(audio), _pm(vision), gap, r["runs"]])
+        body.append([r["method"], r["architecture"], r["fusion"] or "-", r["variant"], r["protocol"],
+                     mean_std(r["accuracy"]), mean_std(r["macro_f1"]), mean_std(audio), mean_std(vision), gap, r["runs"]])
     return "### balancing methods\n\n" + markdown_table(
         ["method", "model", "fusion", "config", "protocol", "accuracy", "macro-F1", "audio accuracy", "vision accuracy",
          "imbalance", "runs"], body) + "\n\n"
@@ -139,7 +136,7 @@ def zoo_table(rows: list[dict], runs: dict[tuple, list[Path]]) -> str:
         where = runs.get((r["model"], r["variant"], r["protocol"], r["source"]), [])
         data = "synthetic sample" if r["source"] == "synthetic" else "CREMA-D"
         body.append([r["model"], r["variant"], r["protocol"] + (f" ({len(r['folds'])} folds)" if r["folds"] else ""),
-                     data, _pm(r["accuracy"]), _pm(r["uar"]), r["runs"], r["recipe"] or "flags",
+                     data, mean_std(r["accuracy"]), mean_std(r["uar"]), r["runs"], r["recipe"] or "flags",
                      ", ".join(str(p / "metrics.json") for p in where) or "-"])
     return markdown_table(["encoder", "variant", "protocol", "data", "test accuracy", "test UAR", "runs", "recipe", "log"], body)
 
@@ -204,8 +201,6 @@ def summarise_runs(paths, out: Path) -> dict:
 
 
 def main(argv=None) -> dict:
-    from . import index as zoo_index
-
     ap = OneLineParser(description="Summarise training runs: mean and std per (encoder, variant, protocol), a table and a figure.")
     ap.add_argument("runs", nargs="*", help="run folders (holding metrics.json) or folders of them")
     ap.add_argument("--out", type=Path, default=Path("report"), help="folder for summary.md, summary.json, accuracy.png")

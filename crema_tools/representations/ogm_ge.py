@@ -207,6 +207,15 @@ def decode(members: dict[str, bytes], meta: dict, *, class_order: str = "ogm-ge"
     Random picks and crops draw from torch's RNG (`generator` for the picks), which DataLoader
     seeds per worker.
     """
+    spectrogram, images = decode_tensors(members, meta, frames=frames, train=train, pick=pick, generator=generator,
+                                         fixed_index=fixed_index, listing=listing)
+    return spectrogram, images, label_index(meta["emotion"], class_order)
+
+
+def decode_tensors(members: dict[str, bytes], meta: dict, *, frames: int = 1, train: bool = False,
+                   pick: str | None = None, generator=None, fixed_index: int = LISTED_FIRST,
+                   listing: Sequence[int] | None = None) -> tuple:
+    """`decode`'s spectrogram and images, without the label (a video outside the corpus has none)."""
     import torch
     from PIL import Image
 
@@ -216,7 +225,6 @@ def decode(members: dict[str, bytes], meta: dict, *, class_order: str = "ogm-ge"
     pick = pick if pick is not None else "random" if train else "first"
     if pick not in PICKS:
         raise LoadError(f"pick must be one of {', '.join(PICKS)}, not {pick!r}")
-    label = label_index(meta["emotion"], class_order)
     missing = [m for m in ("jpg", "npy") if m not in members]
     if missing:
         raise LoadError(f"{clip}: no {' or '.join(missing)} member; is this an ogm-ge sample?")
@@ -238,7 +246,7 @@ def decode(members: dict[str, bytes], meta: dict, *, class_order: str = "ogm-ge"
         return transform(strip.crop((x, y, x + width, y + height)))
 
     images = torch.stack([frame(i) for i in frame_picks(n, frames, pick, generator, fixed_index, listed)], dim=1)
-    return torch.from_numpy(spec.astype(np.float32)), images, label
+    return torch.from_numpy(spec.astype(np.float32)), images
 
 
 # ---------------------------------------------------------------- the representation
@@ -409,9 +417,8 @@ class OgmGe(Representation):
     def decode_inputs(self, members: dict[str, bytes], meta: dict, opts: OgmGeOptions, split: str) -> dict:
         """The same tensors as `decode`, apart and named, for models with an encoder per modality:
         `audio` (1, 257, 188) (their `spec.unsqueeze(1)`) and `vision` (3, frames, 224, 224)."""
-        meta = {"emotion": EMOTIONS[0], **meta}  # a video outside the corpus has none; the label is dropped here
-        spectrogram, images, _ = decode(members, meta, frames=opts.frames_per_clip, train=split == "train",
-                                        pick=opts.frame_pick, fixed_index=opts.fixed_index, listing=opts.listing)
+        spectrogram, images = decode_tensors(members, meta, frames=opts.frames_per_clip, train=split == "train",
+                                             pick=opts.frame_pick, fixed_index=opts.fixed_index, listing=opts.listing)
         return {"audio": spectrogram[None], "vision": images}
 
     def assemble(self, batch: dict, device=None) -> dict:
