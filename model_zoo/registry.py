@@ -5,13 +5,14 @@ both below `base`; their names are exported here too, where the architectures an
 """
 
 import os
+from dataclasses import replace
 
 from .base import ZooModel
-from .catalog import ModelEntry, get_model_entry, list_models, register_model
+from .catalog import InputSpec, ModelEntry, WeightSource, default_cfg, get_model_entry, list_models, register_model
 from .checkpoint import checkpoint_class, read_checkpoint_config
 from .config import ModelZooError, check_channels
 
-__all__ = ["ModelEntry", "checkpoint_class", "create_model", "from_pretrained", "get_model_entry", "list_models",
+__all__ = ["InputSpec", "ModelEntry", "WeightSource", "checkpoint_class", "default_cfg", "create_model", "from_pretrained", "get_model_entry", "list_models",
            "load_model", "read_checkpoint_config", "register_model"]
 
 
@@ -29,10 +30,11 @@ def create_model(
         variant: "2d-audio", "2d-vision", "2d-multimodal", "3d-audio", "3d-vision" or
             "3d-multimodal"; defaults to the model's multimodal variant.
         num_classes: size of the classification head (6 CREMA-D emotions).
-        pretrained: False for random init; True for the encoder's published weights (ImageNet,
-            rgb_imagenet.pt, Kinetics); a string for a specific source (a torchvision weights name,
-            an I3D state-dict file, a VideoMAE folder or Hub id). Checkpoints written by
-            `save_pretrained` are read with `load_model`.
+        pretrained: False for random init; True for the model's first declared weights (ImageNet,
+            rgb_imagenet.pt, Kinetics; `get_model_entry(name).weights` lists them by tag); a tag
+            for another of them; or a specific source (a torchvision weights name, an I3D state-dict
+            file, a VideoMAE or speech folder or Hub id). Checkpoints written by `save_pretrained`
+            are read with `load_model`.
         **kwargs: model options, e.g. `channels=1` for the grayscale inputs, ViT's `dropout`,
             VideoMAE's `num_frames` and `size`.
     """
@@ -40,10 +42,16 @@ def create_model(
     variant = variant or entry.default_variant
     if variant not in entry.variants:
         raise ModelZooError(f"{name} supports variants {list(entry.variants)}, not {variant!r}")
-    if pretrained and entry.pretrained is None:
+    if pretrained and not entry.weights:
         raise ModelZooError(f"{name} has no published weights; load a trained checkpoint with load_model")
     channels = check_channels(kwargs.pop("channels", entry.default_channels))
-    return entry.builder(variant=variant, num_classes=num_classes, pretrained=pretrained, channels=channels, **kwargs)
+    # a declared source reaches the builder as itself, and is recorded here, the same way for every model
+    source = entry.weight_source(pretrained)
+    model = entry.builder(variant=variant, num_classes=num_classes, pretrained=source or pretrained, channels=channels,
+                          **kwargs)
+    if source is not None:
+        model.pretrained_cfg = replace(model.pretrained_cfg, weights=source.source, license=source.license)
+    return model
 
 
 def from_pretrained(name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs) -> ZooModel:

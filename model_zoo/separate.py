@@ -118,7 +118,7 @@ def _register(encoder: str) -> None:
     variants = tuple(v for v, (audio, _) in PARTS.items() if audio in entry.variants and
                      (v != "ogm-ge" or encoder == "resnet18"))
 
-    def build(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 3,
+    def build(*, variant: str, num_classes: int = 6, pretrained=False, channels: int = 3,
               fusion: str = "concat", audio_channels: int = 0, **encoder_options) -> SeparateEncoders:
         model = SeparateEncoders(encoder, variant, num_classes, channels, fusion, audio_channels, encoder_options)
         if pretrained:
@@ -139,7 +139,7 @@ def _register(encoder: str) -> None:
         "the paper's question (shared vs separate encoders); OGM-GE's baseline on the ogm-ge config"
         if encoder == "resnet18" else "the paper's question (shared vs separate encoders)"),
         summary=f"one {encoder} per modality (classifier removed) + OGM-GE fusion head",
-        default_channels=entry.default_channels, pretrained=entry.pretrained,
+        default_channels=entry.default_channels, weights=entry.weights,
         dropout_arg=entry.dropout_arg, frames_arg=entry.frames_arg)(build)
 
 

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from .base import ZooModel, check_input
-from .config import HEIGHT, VARIANTS_3D, ModelZooError, PretrainedCfg, check_channels, get_variant
-from .registry import register_model
+from .config import VARIANTS_3D, ModelZooError, PretrainedCfg, check_channels
+from .registry import InputSpec, default_cfg, register_model
 
 PAPER_FRAMES = 135  # clips padded with blank frames to the longest clip (section 5.6)
 WIDTHS = (4, 4, 4, 4, 6, 6)
@@ -42,15 +42,7 @@ class Simple3D(ZooModel):
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(widths[-1], num_classes)
-        self.pretrained_cfg = pretrained_cfg or PretrainedCfg(
-            model_name="simple3d",
-            variant=variant,
-            input_size=(channels, HEIGHT, get_variant(variant).width),
-            frames=PAPER_FRAMES,
-            temporal="pad",
-            mean=(0.5,) * channels,
-            std=(0.5,) * channels,
-        )
+        self.pretrained_cfg = pretrained_cfg or default_cfg("simple3d", variant, channels)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, T, C, 224, W) normalised clips -> (B, num_classes) logits."""
@@ -63,6 +55,7 @@ class Simple3D(ZooModel):
     "simple3d",
     model_class=Simple3D,
     variants=VARIANTS_3D,
+    input=InputSpec(mean=(0.5,) * 3, std=(0.5,) * 3, frames=PAPER_FRAMES, temporal="pad"),
     paper="Tables 1-3, 3D CNN (from scratch; 3262 parameters in the paper)",
     summary="six Conv3d layers + linear, about 3.3K parameters",
     head="classifier",

@@ -55,7 +55,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .base import ZooModel
-from .catalog import register_model
+from .catalog import InputSpec, WeightSource, default_cfg, register_model
 from .config import ModelZooError, PretrainedCfg
 
 SAMPLE_RATE = 16_000
@@ -71,25 +71,34 @@ class Family:
     model: str  # the transformers class the weights load into
     config: str
     extractor: str  # the feature extractor whose preprocessor_config.json says how to feed it
-    weights: dict  # tag -> (Hub id, license); the first tag is `pretrained=True`
+    weights: dict[str, WeightSource]  # by tag; the first is `pretrained=True`
     summary: str
 
 
+def _hub(repo_id: str, trained_on: str, license: str = SSL_LICENSE) -> WeightSource:
+    return WeightSource(f"hf:{repo_id}", trained_on, license)
+
+
+LIBRISPEECH = "LibriSpeech 960 h, self-supervised"
+LIBRI_LIGHT = "Libri-Light 60k h, self-supervised"
+WAVLM_MIX = "Libri-Light 60k h, GigaSpeech 10k h and VoxPopuli 24k h (94k h), self-supervised"
 FAMILIES = {
     "wav2vec2": Family("Wav2Vec2Model", "Wav2Vec2Config", "Wav2Vec2FeatureExtractor",
-                       {"base": ("facebook/wav2vec2-base", SSL_LICENSE), "large": ("facebook/wav2vec2-large", SSL_LICENSE)},
+                       {"base": _hub("facebook/wav2vec2-base", LIBRISPEECH), "large": _hub("facebook/wav2vec2-large", LIBRISPEECH)},
                        "wav2vec 2.0 (Baevski et al., 2020)"),
     "hubert": Family("HubertModel", "HubertConfig", "Wav2Vec2FeatureExtractor",
-                     {"large": ("facebook/hubert-large-ll60k", SSL_LICENSE), "base": ("facebook/hubert-base-ls960", SSL_LICENSE)},
+                     {"large": _hub("facebook/hubert-large-ll60k", LIBRI_LIGHT), "base": _hub("facebook/hubert-base-ls960", LIBRISPEECH)},
                      "HuBERT (Hsu et al., 2021)"),
     "wavlm": Family("WavLMModel", "WavLMConfig", "Wav2Vec2FeatureExtractor",
-                    {"large": ("microsoft/wavlm-large", SSL_LICENSE), "base-plus": ("microsoft/wavlm-base-plus", SSL_LICENSE),
-                     "base": ("microsoft/wavlm-base", SSL_LICENSE)},
+                    {"large": _hub("microsoft/wavlm-large", WAVLM_MIX), "base-plus": _hub("microsoft/wavlm-base-plus", WAVLM_MIX),
+                     "base": _hub("microsoft/wavlm-base", LIBRISPEECH)},
                     "WavLM (Chen et al., 2022)"),
     "whisper_encoder": Family("WhisperForAudioClassification", "WhisperConfig", "WhisperFeatureExtractor",
-                              {"large-v3": ("openai/whisper-large-v3", WHISPER_LICENSE)},
+                              {"large-v3": _hub("openai/whisper-large-v3", "1M h weakly labelled and 4M h pseudo-labelled "
+                                                "audio, supervised (its model card)", WHISPER_LICENSE)},
                               "Whisper's encoder (Radford et al., 2023) on its log-mel"),
 }
+INPUT = InputSpec(mean=(0.0,), std=(1.0,), input_size=(1,), load={})  # the raw waveform, normalised inside
 WHISPER = "whisper_encoder"
 MEL_KEYS = ("feature_size", "sampling_rate", "hop_length", "chunk_length", "n_fft")
 TOLERATED_MISSING = {"masked_spec_embed"}  # used by SpecAugment in fine-tuning only; some checkpoints lack it
@@ -196,8 +205,7 @@ class SpeechSSLClassifier(ZooModel):
             self.encoder.feature_extractor.requires_grad_(False)
         self._cache: dict[str, torch.Tensor] = {}
         self.encoded = 0  # clips run through the encoder since construction (the cache's tests read it)
-        self.pretrained_cfg = pretrained_cfg or PretrainedCfg(
-            model_name=family, variant=VARIANTS[0], input_size=(1,), mean=(0.0,), std=(1.0,), load={})
+        self.pretrained_cfg = pretrained_cfg or default_cfg(family, VARIANTS[0], 1)
 
     def train(self, mode: bool = True):
         """A frozen encoder stays in eval mode (no dropout, no SpecAugment): its features are fixed."""
@@ -302,38 +310,37 @@ def _build(family: str, variant: str, num_classes: int, pretrained, channels: in
     if not pretrained:
         config = getattr(importlib.import_module("transformers"), FAMILIES[family].config)(**overrides)
         return SpeechSSLClassifier(family, encoder_config=config.to_diff_dict(), normalize=family != WHISPER, **options)
-    weights = FAMILIES[family].weights
-    tag = next(iter(weights)) if pretrained is True else pretrained
-    source, license = weights[tag] if tag in weights else (os.fspath(pretrained), None)
+    declared = isinstance(pretrained, WeightSource)
+    source = pretrained.name if declared else os.fspath(pretrained)
     encoder, config, normalize, mel = _load(family, source, overrides)
     model = SpeechSSLClassifier(family, encoder_config=config.to_diff_dict(), normalize=normalize, mel=mel, **options)
     model.encoder = encoder.requires_grad_(not freeze)
     if not freeze and family != WHISPER:
         model.encoder.feature_extractor.requires_grad_(False)
     model.train(model.training)
-    local = os.path.exists(source)
-    model.pretrained_cfg = replace(model.pretrained_cfg, license=license,
-                                   weights=f"local:{os.path.basename(os.path.normpath(source))}" if local else f"hf:{source}")
+    if not declared:  # a declared source is recorded by `create_model`
+        local = os.path.exists(source)
+        model.pretrained_cfg = replace(model.pretrained_cfg,
+                                       weights=f"local:{os.path.basename(os.path.normpath(source))}" if local else f"hf:{source}")
     return model
 
 
 def _register(family: str) -> None:
     spec = FAMILIES[family]
-    default_source, default_license = next(iter(spec.weights.values()))
 
     def build(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, channels: int = 1, freeze: bool = True,
               head_size: int = 256, layer: int = -1, cache_features: bool = True, **config_overrides) -> SpeechSSLClassifier:
         return _build(family, variant, num_classes, pretrained, channels, freeze, head_size, layer, cache_features,
                       config_overrides)
 
-    tags = ", ".join(f"{tag}: {source}" for tag, (source, _) in spec.weights.items())
-    build.__doc__ = (f"{spec.summary} on the 16 kHz waveform, EmoBox's head; `pretrained` True ({default_source}), a tag "
+    tags = ", ".join(f"{tag}: {source.name}" for tag, source in spec.weights.items())
+    build.__doc__ = (f"{spec.summary} on the 16 kHz waveform, EmoBox's head; `pretrained` True (the first), a tag "
                      f"({tags}), a local folder or a Hub id; `freeze=False` fine-tunes; other kwargs override the "
                      f"transformers config (random init).")
     register_model(family, model_class=SpeechSSLClassifier, variants=VARIANTS, default_channels=1,
                    paper="not in the paper: EmoBox's frozen-features benchmark (Ma et al., 2024)",
                    summary=f"{spec.summary}, frozen (cached features) or fine-tuned, EmoBox's pooled 2-layer head",
-                   pretrained=f"{default_source} ({default_license})", head="head.post_net")(build)
+                   input=INPUT, weights=spec.weights, head="head.post_net")(build)
 
 
 for _family in FAMILIES:

@@ -22,9 +22,8 @@ if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
 
 from .base import ZooModel, check_input
-from .catalog import register_model
+from .catalog import InputSpec, WeightSource, default_cfg, register_model
 from .config import (
-    HEIGHT,
     IMAGENET_GRAY_MEAN,
     IMAGENET_GRAY_STD,
     IMAGENET_MEAN,
@@ -33,7 +32,6 @@ from .config import (
     ModelZooError,
     PretrainedCfg,
     check_channels,
-    get_variant,
 )
 from .weights import conv_with_in_channels, sum_rgb_filters
 
@@ -48,10 +46,17 @@ class TorchvisionSpec:
     head: str  # dotted path of the final nn.Linear
     build_kwargs: Callable[[int], dict] = lambda channels: {}  # extra builder kwargs per channel count
     skip_pretrained: tuple[str, ...] = ()  # checkpoint key prefixes the adapted model does not have
-    gray_mean: tuple[float, ...] = IMAGENET_GRAY_MEAN
-    gray_std: tuple[float, ...] = IMAGENET_GRAY_STD
+    input: InputSpec = InputSpec(IMAGENET_MEAN, IMAGENET_STD, IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD)
     paper: str = ""  # where the paper reports it
     summary: str = ""
+
+    @property
+    def imagenet(self) -> dict[str, WeightSource]:
+        """The weights the paper started from, by torchvision's tag. Other members of the weights enum
+        load by name too (`pretrained="IMAGENET1K_FEATURES"`), but only these are declared: their
+        normalisation is `input`'s. torchvision states no licence of its own for the weights; they
+        carry the terms of their training data (its documentation says so)."""
+        return {"IMAGENET1K_V1": WeightSource(f"torchvision:{self.weights}.IMAGENET1K_V1", "ImageNet-1k classification")}
 
 
 def _googlenet_kwargs(channels: int) -> dict:
@@ -68,7 +73,8 @@ TORCHVISION_SPECS: dict[str, TorchvisionSpec] = {
         paper="Tables 1-3, 2D CNN (ImageNet init)", summary="torchvision ResNet18, 6-way head"),
     "googlenet": TorchvisionSpec(
         builder="googlenet", weights="GoogLeNet_Weights", first_conv="conv1.conv", head="fc",
-        build_kwargs=_googlenet_kwargs, skip_pretrained=("aux1.", "aux2."), gray_mean=(0.5,), gray_std=(0.5,),
+        build_kwargs=_googlenet_kwargs, skip_pretrained=("aux1.", "aux2."),
+        input=InputSpec(IMAGENET_MEAN, IMAGENET_STD, gray_mean=(0.5,), gray_std=(0.5,)),
         paper="Tables 1-3, 2D CNN (ImageNet init); best 2D multimodal, 66.1%",
         summary="torchvision GoogLeNet without auxiliary heads, 6-way head"),
     "vgg16": TorchvisionSpec(
@@ -105,14 +111,7 @@ class TorchvisionClassifier(ZooModel):
         self.net = _torchvision_models(spec.builder)(weights=None, num_classes=num_classes, **spec.build_kwargs(channels))
         first_conv = self.net.get_submodule(spec.first_conv)
         self.net.set_submodule(spec.first_conv, conv_with_in_channels(first_conv, channels))
-        width = get_variant(variant).width
-        self.pretrained_cfg = pretrained_cfg or PretrainedCfg(
-            model_name=arch,
-            variant=variant,
-            input_size=(channels, HEIGHT, width),
-            mean=IMAGENET_MEAN if channels == 3 else spec.gray_mean,
-            std=IMAGENET_STD if channels == 3 else spec.gray_std,
-        )
+        self.pretrained_cfg = pretrained_cfg or default_cfg(arch, variant, channels)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, 224, W) normalised images -> (B, num_classes) logits."""
@@ -142,22 +141,22 @@ class TorchvisionClassifier(ZooModel):
             raise RuntimeError(f"{weights} does not fit {self.arch}: missing {missing}, unexpected {unexpected}")
 
 
-def resolve_torchvision_weights(spec: TorchvisionSpec, pretrained: bool | str) -> "WeightsEnum | None":
-    """False -> None; True -> torchvision's DEFAULT weights; a string -> that weights name."""
+def resolve_torchvision_weights(spec: TorchvisionSpec, pretrained: bool | str | WeightSource) -> "WeightsEnum | None":
+    """False -> None; a declared source or a weights name (e.g. "IMAGENET1K_FEATURES") -> that member
+    of the architecture's weights enum."""
     if pretrained is False:
         return None
     weights = _torchvision_models(spec.weights)
-    if pretrained is True:
-        return weights.DEFAULT
+    name = pretrained.name.rsplit(".", 1)[1] if isinstance(pretrained, WeightSource) else pretrained
     try:
-        return weights[pretrained]
+        return weights[name]
     except KeyError:
         names = [w.name for w in weights]
         raise ModelZooError(f"unknown weights {pretrained!r} for {spec.weights}; choose from {names}") from None
 
 
 def build_torchvision_classifier(
-    arch: str, *, variant: str, num_classes: int, pretrained: bool | str, channels: int
+    arch: str, *, variant: str, num_classes: int, pretrained: bool | str | WeightSource, channels: int
 ) -> TorchvisionClassifier:
     """Build `arch` for `variant`, optionally with ImageNet weights (the shared builder)."""
     spec = TORCHVISION_SPECS[arch]
@@ -176,7 +175,7 @@ def _register(arch: str, spec: TorchvisionSpec) -> None:
 
     build.__doc__ = f"{arch} for a 2D variant; `pretrained=True` loads torchvision's ImageNet weights."
     register_model(arch, model_class=TorchvisionClassifier, variants=VARIANTS_2D, paper=spec.paper, summary=spec.summary,
-                   pretrained=f"ImageNet, torchvision {spec.weights}.IMAGENET1K_V1", head=f"net.{spec.head}")(build)
+                   input=spec.input, weights=spec.imagenet, head=f"net.{spec.head}")(build)
 
 
 for _arch, _spec in TORCHVISION_SPECS.items():

@@ -37,11 +37,19 @@ from .config import (
     PretrainedCfg,
     check_channels,
 )
-from .registry import register_model
+from .registry import InputSpec, WeightSource, default_cfg, register_model
 from .weights import conv_with_in_channels
 
 KINETICS_CHECKPOINT = "MCG-NJU/videomae-base-finetuned-kinetics"
 KINETICS_LICENSE = "CC-BY-NC-4.0"
+WEIGHTS = {
+    "kinetics-400": WeightSource(f"hf:{KINETICS_CHECKPOINT}", "Kinetics-400: self-supervised pre-training, then "
+                                 "fine-tuned to its 400 classes", KINETICS_LICENSE),
+    "kinetics-400-pretrain": WeightSource("hf:MCG-NJU/videomae-base", "Kinetics-400, self-supervised pre-training only",
+                                          KINETICS_LICENSE),
+}
+# VideoMAE's image processor normalises with ImageNet's statistics; the input is square (see above)
+INPUT = InputSpec(IMAGENET_MEAN, IMAGENET_STD, IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD, temporal="sample", width=SQUARE_WIDTH)
 DEFAULT_FRAMES = 16
 PAPER_FRAMES = 32
 SIZES = {
@@ -100,15 +108,8 @@ class VideoMAEClassifier(ZooModel):
         self.stem = ConvStem3d(channels) if conv_stem else None
         self.net = VideoMAEForVideoClassification(config)
         self.frames = config.num_frames * (2 if conv_stem else 1)
-        self.pretrained_cfg = pretrained_cfg or PretrainedCfg(
-            model_name="videomae_conv_stem" if conv_stem else "videomae",
-            variant=variant,
-            input_size=(channels, HEIGHT, SQUARE_WIDTH),
-            frames=self.frames,
-            temporal="sample",
-            mean=IMAGENET_MEAN if channels == 3 else IMAGENET_GRAY_MEAN,  # VideoMAE's image processor
-            std=IMAGENET_STD if channels == 3 else IMAGENET_GRAY_STD,
-        )
+        name = "videomae_conv_stem" if conv_stem else "videomae"
+        self.pretrained_cfg = pretrained_cfg or default_cfg(name, variant, channels, frames=self.frames)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, T, C, 224, 224) normalised clips, T fixed by the config -> (B, num_classes) logits."""
@@ -150,7 +151,7 @@ def _load_backbone(source: str, overrides: dict) -> "VideoMAEForVideoClassificat
 def _build(
     variant: str,
     num_classes: int,
-    pretrained: bool | str,
+    pretrained: bool | str | WeightSource,
     channels: int,
     num_frames: int,
     size: str,
@@ -175,7 +176,8 @@ def _build(
         config = VideoMAEConfig(**SIZES[size], num_channels=backbone_channels, **overrides)
         return VideoMAEClassifier(variant, num_classes, channels, config.to_diff_dict(), conv_stem)
 
-    source = KINETICS_CHECKPOINT if pretrained is True else os.fspath(pretrained)
+    declared = isinstance(pretrained, WeightSource)
+    source = pretrained.name if declared else os.fspath(pretrained)
     net = _load_backbone(source, overrides)
     if backbone_channels == 1:  # the grayscale option on RGB weights: sum the patch filters
         patches = net.videomae.embeddings.patch_embeddings
@@ -183,12 +185,13 @@ def _build(
         patches.num_channels = net.config.num_channels = 1
     model = VideoMAEClassifier(variant, num_classes, channels, net.config.to_diff_dict(), conv_stem)
     model.net = net
-    is_local = os.path.exists(source)
-    model.pretrained_cfg = replace(
-        model.pretrained_cfg,
-        weights=f"local:{os.path.basename(os.path.normpath(source))}" if is_local else f"hf:{source}",
-        license=KINETICS_LICENSE if source.startswith("MCG-NJU/") else None,
-    )
+    if not declared:  # a declared source is recorded by `create_model`
+        is_local = os.path.exists(source)
+        model.pretrained_cfg = replace(
+            model.pretrained_cfg,
+            weights=f"local:{os.path.basename(os.path.normpath(source))}" if is_local else f"hf:{source}",
+            license=KINETICS_LICENSE if source.startswith("MCG-NJU/") else None,
+        )
     return model
 
 
@@ -198,7 +201,8 @@ def _build(
     variants=VARIANTS_3D,
     paper="Tables 1-3, Transformer (Kinetics init, 32 frames)",
     summary="transformers VideoMAEForVideoClassification, mean pooling",
-    pretrained=f"Kinetics-400, {KINETICS_CHECKPOINT} (CC BY-NC 4.0)",
+    input=INPUT,
+    weights=WEIGHTS,
     dropout_arg="hidden_dropout_prob",
     frames_arg="num_frames",
 )
@@ -206,13 +210,13 @@ def videomae(
     *,
     variant: str,
     num_classes: int = 6,
-    pretrained: bool | str = False,
+    pretrained: bool | str | WeightSource = False,
     channels: int = 3,
     num_frames: int = DEFAULT_FRAMES,
     size: str = "base",
     **config_overrides,
 ) -> VideoMAEClassifier:
-    """VideoMAE; `pretrained` True (Kinetics, CC BY-NC 4.0), a local folder or a Hub id.
+    """VideoMAE; `pretrained` True (Kinetics, CC BY-NC 4.0), a tag of `WEIGHTS`, a local folder or a Hub id.
 
     `size` ("base" or "tiny", for tests) applies to random init; with `pretrained` the
     checkpoint's config decides. Other kwargs override VideoMAEConfig fields (e.g.
@@ -227,7 +231,8 @@ def videomae(
     variants=VARIANTS_3D,
     paper="future work (sections 5.7.4 and 6): small 3D CNN before VideoMAE",
     summary="ConvStem3d (halves T, H, W) + VideoMAE on 112x112",
-    pretrained=f"backbone only: {KINETICS_CHECKPOINT} (CC BY-NC 4.0)",
+    input=INPUT,
+    weights=WEIGHTS,  # the backbone's; the stem starts from random
     dropout_arg="hidden_dropout_prob",
     frames_arg="num_frames",
 )
@@ -235,7 +240,7 @@ def videomae_conv_stem(
     *,
     variant: str,
     num_classes: int = 6,
-    pretrained: bool | str = False,
+    pretrained: bool | str | WeightSource = False,
     channels: int = 3,
     num_frames: int = PAPER_FRAMES,
     size: str = "base",

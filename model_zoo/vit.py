@@ -11,7 +11,9 @@ from torch import nn
 
 from .base import ZooModel, check_input
 from .config import HEIGHT, SQUARE_WIDTH, VARIANTS_2D, ModelZooError, PretrainedCfg, check_channels, get_variant
-from .registry import register_model
+from .registry import InputSpec, default_cfg, register_model
+
+HALF_RANGE = InputSpec(mean=(0.5,) * 3, std=(0.5,) * 3)  # [0, 1] to about [-1, 1], any channel count
 
 SPECTROGRAM_TOKENS = ("patches", "replicated")
 
@@ -71,13 +73,8 @@ class VisionTransformer(ZooModel):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
 
-        self.pretrained_cfg = pretrained_cfg or PretrainedCfg(
-            model_name="vit_replicated_spectrogram" if self.replicate_spectrogram else "vit",
-            variant=variant,
-            input_size=(channels, HEIGHT, width),
-            mean=(0.5,) * channels,
-            std=(0.5,) * channels,
-        )
+        name = "vit_replicated_spectrogram" if self.replicate_spectrogram else "vit"
+        self.pretrained_cfg = pretrained_cfg or default_cfg(name, variant, channels)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, 1 + patches, dim) tokens with position embeddings."""
@@ -107,6 +104,7 @@ class VisionTransformer(ZooModel):
     model_class=VisionTransformer,
     variants=VARIANTS_2D,
     default_channels=1,
+    input=HALF_RANGE,
     paper="Tables 1-3, Transformer (from scratch)",
     summary="ViT: patch 16, dim 768, 6 blocks, 4 heads, MLP 1024, class token",
     head="head",
@@ -122,6 +120,7 @@ def vit(*, variant: str, num_classes: int = 6, pretrained: bool | str = False, c
     model_class=VisionTransformer,
     variants=("2d-multimodal",),
     default_channels=1,
+    input=HALF_RANGE,
     paper="future work (section 6): spectrogram replicated across patches",
     summary="ViT patching the face only; the pooled spectrogram joins every patch",
     head="head",

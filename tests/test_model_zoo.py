@@ -11,7 +11,7 @@ import torch
 import torchvision
 
 import model_zoo
-from model_zoo.config import LABEL_NAMES
+from model_zoo.config import LABEL_NAMES, ModelZooError
 
 PAPER_MODELS = ["resnet18", "googlenet", "vgg16", "vit", "simple3d", "i3d", "videomae"]
 FUTURE_MODELS = ["vit_replicated_spectrogram", "videomae_conv_stem"]
@@ -93,6 +93,46 @@ def test_default_variant_is_multimodal_and_cfg_describes_the_input():
     assert i3d.mean == (0.0, 0.0, 0.0) and i3d.std == (1.0, 1.0, 1.0)  # [0, 1] in, [-1, 1] inside
     videomae = build("videomae", "3d-multimodal").pretrained_cfg
     assert videomae.input_shape == (4, 3, 224, 224)  # squeezed multimodal layout
+
+
+@pytest.mark.parametrize("name, variant", [("resnet18", "2d-audio"), ("googlenet", "2d-audio"), ("vit", "2d-vision"),
+                                           ("simple3d", "3d-vision"), ("i3d", "3d-audio"), ("videomae", "3d-audio")])
+def test_the_registry_entry_is_the_models_default_input(name, variant, monkeypatch):
+    """Each model's default config is its entry's data (timm's default_cfg): changing the entry changes
+    what the constructor records, for RGB and grayscale, and the composite separate model follows its encoder."""
+    from dataclasses import replace
+
+    from model_zoo import catalog
+
+    entry = model_zoo.get_model_entry(name)
+    cfg = build(name, variant, channels=3).pretrained_cfg
+    assert entry.input is not None and entry.input.cfg(name, variant, 3, frames=cfg.frames) == cfg
+    changed = replace(entry.input, mean=(0.1, 0.2, 0.3), gray_mean=(0.7,), **({"frames": 9} if entry.input.frames else {}))
+    monkeypatch.setitem(catalog._REGISTRY, name, replace(entry, input=changed))
+    rgb, gray = build(name, variant, channels=3).pretrained_cfg, build(name, variant, channels=1).pretrained_cfg
+    assert (rgb.mean, gray.mean) == ((0.1, 0.2, 0.3), (0.7,)) and rgb.std == entry.input.std
+    assert rgb.frames == (9 if entry.input.frames else None) or name == "videomae"  # VideoMAE: its config's frames
+    if name in ("resnet18", "vit"):
+        assert build(f"{name}_separate", "2d-multimodal", channels=3).vision.pretrained_cfg.mean == (0.1, 0.2, 0.3)
+
+
+def test_weights_are_declared_by_tag_with_what_they_were_trained_on():
+    """Every model with published weights lists them by tag (the first is `pretrained=True`); a separate model
+    offers its encoder's; a tag resolves to its source, anything else is left to the model's own loader."""
+    for name in model_zoo.list_models():
+        entry = model_zoo.get_model_entry(name)
+        for tag, source in entry.weights.items():
+            assert source.source.split(":")[0] in {"torchvision", "hf", "pytorch-i3d"} and source.trained_on, (name, tag)
+        assert (entry.pretrained is None) == (not entry.weights)
+    assert model_zoo.get_model_entry("resnet18_separate").weights == model_zoo.get_model_entry("resnet18").weights
+    videomae = model_zoo.get_model_entry("videomae")
+    assert videomae.weight_source(True) is videomae.weights["kinetics-400"]
+    assert videomae.weight_source("kinetics-400-pretrain").license == "CC-BY-NC-4.0"
+    assert videomae.weight_source("some/folder") is None and videomae.weight_source(False) is None
+    assert [n for n in model_zoo.list_models() if not model_zoo.get_model_entry(n).weights] == [
+        "simple3d", "simple3d_separate", "vit", "vit_replicated_spectrogram", "vit_separate"]  # trained from scratch
+    with pytest.raises(ModelZooError, match="simple3d has no published weights"):
+        model_zoo.create_model("simple3d", pretrained=True)
 
 
 # --- parameter counts -------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import crema_tools
 import model_zoo
 from crema_tools.builder.pipeline import build
 from crema_tools.loading.transforms import to_model_input
+from model_zoo.catalog import WeightSource
 from model_zoo.config import ModelZooError
 from model_zoo.speech_ssl import FAMILIES, SpeechSSLClassifier, whisper_log_mel
 from model_zoo.train import main as train_main
@@ -78,8 +78,9 @@ def test_registered_with_their_sources_and_licenses():
     for name, source in [("wav2vec2", "facebook/wav2vec2-base"), ("hubert", "facebook/hubert-large-ll60k"),
                          ("wavlm", "microsoft/wavlm-large"), ("whisper_encoder", "openai/whisper-large-v3")]:
         entry = model_zoo.get_model_entry(name)
-        assert entry.default_variant == "waveform-16k" and entry.pretrained == f"{source} (MIT)"
-        assert next(iter(FAMILIES[name].weights.values())) == (source, "MIT")
+        first = entry.weight_source(True)
+        assert entry.default_variant == "waveform-16k" and (first.source, first.license) == (f"hf:{source}", "MIT")
+        assert entry.pretrained == f"{first.trained_on}: hf:{source} (MIT)" and entry.weights == FAMILIES[name].weights
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -227,7 +228,8 @@ def test_the_second_epoch_runs_only_the_head(waveform_data, tiny, tmp_path, monk
     calls = []
     encode = SpeechSSLClassifier.encode
     monkeypatch.setattr(SpeechSSLClassifier, "encode", lambda self, w, n: calls.append(len(n)) or encode(self, w, n))
-    monkeypatch.setitem(FAMILIES, "wavlm", replace(FAMILIES["wavlm"], weights={"large": (str(tiny["wavlm"]), "MIT")}))
+    tiny_source = WeightSource(f"hf:{tiny['wavlm']}", "nothing: a tiny random checkpoint", "MIT")
+    monkeypatch.setitem(model_zoo.get_model_entry("wavlm").weights, "large", tiny_source)
     train_main(["--model", "wavlm", "--variant", "waveform-16k", "--data", str(waveform_data), "--pretrained",
                 "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--out", str(tmp_path / "run")])
     m = metrics(tmp_path / "run")
