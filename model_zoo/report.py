@@ -20,6 +20,7 @@ from crema_tools.tables import markdown_table
 from crema_tools.variants import VARIANTS
 
 from . import index as zoo_index
+from .balancing import METHODS
 from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 from .index import mean_std
@@ -57,11 +58,13 @@ def summarise(metrics: Iterable[RunMetrics | Mapping], split: str = "test") -> l
                "seeds": sorted({r.run_seed for r in runs}),
                "folds": sorted({r.fold for r in runs if r.fold is not None}),
                "recipe": runs[0].recipe}
-        for spec in METRICS:
-            row[spec.key] = _stat([r.score(split, spec.key) for r in runs])
-        row["architecture"] = runs[0].model  # the registered name; row["model"] adds fusion and method
         training = runs[0].document.get("training") or {}
         row["fusion"], row["method"] = training.get("fusion"), training.get("method") or ("joint" if training.get("fusion") else None)
+        row["judged_on"] = judged = getattr(METHODS.get(row["method"]), "judged_on", None)  # unimodal runs: their modality's logits
+        for spec in METRICS:
+            row[spec.key] = _stat([r.modality_score(split, judged, spec.key) if judged else r.score(split, spec.key)
+                                   for r in runs])
+        row["architecture"] = runs[0].model  # the registered name; row["model"] adds fusion and method
         row["modalities"] = {m: _stat(v) for m in ("audio", "vision")
                              if (v := [x for r in runs if (x := r.modality_score(split, m, "accuracy")) is not None])}
         human = [r.human(split)[0] for r in runs]
@@ -120,8 +123,8 @@ def methods_table(rows: list[dict]) -> str:
         return ""
     body = []
     for r in sorted(these, key=lambda r: (r["variant"], r["protocol"], r["model"])):
-        audio, vision = (r["modalities"].get(m) for m in ("audio", "vision"))
-        gap = f"{abs(audio['mean'] - vision['mean']):.3f}" if audio and vision else "-"
+        audio, vision = (r["modalities"].get(m) if r["judged_on"] in (None, m) else None for m in ("audio", "vision"))
+        gap = f"{abs(audio['mean'] - vision['mean']):.3f}" if audio and vision else "-"  # a unimodal run has none
         body.append([r["method"], r["architecture"], r["fusion"] or "-", r["variant"], r["protocol"],
                      mean_std(r["accuracy"]), mean_std(r["macro_f1"]), mean_std(audio), mean_std(vision), gap, r["runs"]])
     return "### balancing methods\n\n" + markdown_table(

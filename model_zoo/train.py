@@ -207,6 +207,8 @@ def train_one(args, seed: int, out: Path) -> dict:
         train_set.set_epoch(epoch)
         recompute_batchnorm(model, train_loader, cfg, accelerator, args.precise_bn_batches)
         val = evaluate_split(model, val_loader, accelerator, modality, ablations=False)
+        if method is not None and method.judged_on:  # a unimodal run is selected by its own modality's logits
+            val = val["modalities"][method.judged_on]
         record = {"epoch": epoch + 1, "train_loss": float(train_loss[0] / train_loss[1]),
                   **{f"val_{spec.key}": val[spec.key] for spec in METRICS}, "lr": scheduler.get_last_lr()[0]}
         accelerator.print(f"epoch {epoch + 1}/{args.epochs}: train loss {record['train_loss']:.4f}, "
@@ -277,8 +279,9 @@ def run_record(args, seed, accelerator, report, folder: Path, val_name: str, tra
                      "method": args.method, "method_options": args.balancing.hyperparameters() if args.balancing else None,
                      "channels": args.channels, "frames": args.frames, "pretrained": args.pretrained,
                      "train_samples_per_process": train_samples, "validation": val_name,
-                     "selection": "best validation UAR", "precise_bn_batches": args.precise_bn_batches,
-                     "recipe": args.recipe_values},
+                     "selection": "best validation UAR" + (f" of the {args.balancing.judged_on} logits"
+                                                           if args.balancing and args.balancing.judged_on else ""),
+                     "precise_bn_batches": args.precise_bn_batches, "recipe": args.recipe_values},
         "versions": {"crema_tools": crema_tools.__version__, "torch": torch.__version__,
                      "accelerate": accelerate.__version__, "transformers": transformers.__version__},
     }

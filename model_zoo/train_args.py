@@ -9,12 +9,21 @@ from pathlib import Path
 from crema_tools.errors import CremaToolsError
 from crema_tools.variants import VARIANTS
 
-from .balancing import METHODS, get_method, hyperparameter_names
+from .balancing import METHODS, get_method, hyperparameter_names, hyperparameter_types
 from .cli import OneLineParser
 from .config import ModelZooError
 from .optimizers import OPTIMIZERS, SCHEDULES, check_loss
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models
+
+
+def yes_no(text: str) -> bool:
+    """A true/false flag value (argparse's `type=bool` would read "false" as True)."""
+    if text.lower() in ("true", "yes", "1"):
+        return True
+    if text.lower() in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,8 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "repeatable; values are read as JSON where they parse (numbers, true/false), else as text")
     ap.add_argument("--method", "--modulation", dest="method", choices=tuple(METHODS),
                     help="separate-encoder models: a balancing method (model_zoo.balancing; default joint)")
-    for name in hyperparameter_names():
-        ap.add_argument(f"--{name.replace('_', '-')}", type=int if name.startswith("modulation_") else float,
+    for name, kind in hyperparameter_types().items():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=yes_no if kind is bool else kind,
                         help="a balancing method's hyperparameter (default: the method's paper value)")
     ap.add_argument("--gradient-accumulation-steps", type=int, default=1)
     ap.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default=None,

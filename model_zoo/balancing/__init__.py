@@ -14,21 +14,36 @@ from .joint import Joint
 from .mmpareto import MMPareto
 from .ogm_ge import OGM, OGMGE
 from .pmr import PMR
+from .unimodal import AudioOnly, VisionOnly
 
 METHODS: dict[str, type[BalancingMethod]] = {
     "joint": Joint,
+    "audio-only": AudioOnly,
+    "vision-only": VisionOnly,
     "ogm": OGM,
     "ogm-ge": OGMGE,
     "pmr": PMR,
     "mmpareto": MMPareto,
 }
 
-__all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names"]
+__all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names",
+           "hyperparameter_types"]
 
 
 def hyperparameter_names() -> list[str]:
     """Every method's hyperparameters (the training flags), each once."""
-    return sorted({f.name for method in METHODS.values() for f in fields(method)})
+    return list(hyperparameter_types())
+
+
+def hyperparameter_types() -> dict[str, type]:
+    """Every method's hyperparameters with the type of their default (an epoch is an int, a weight a
+    float; a float where two methods disagree), by name."""
+    types: dict[str, type] = {}
+    for method in METHODS.values():
+        for f in fields(method):
+            kind = type(f.default)
+            types[f.name] = kind if types.get(f.name, kind) is kind else float
+    return dict(sorted(types.items()))
 
 
 def get_method(name: str, **hyperparameters) -> BalancingMethod:

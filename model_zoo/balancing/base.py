@@ -73,6 +73,8 @@ class BalancingMethod:
     summary: ClassVar[str]
     paper: ClassVar[str]  # the paper and the code it follows
     modulates_each_step: ClassVar[bool] = False  # reads one step's gradients: no gradient accumulation
+    judged_on: ClassVar[str | None] = None  # the logits a run is selected and reported by: the fused (None), or
+    # one modality's own (the unimodal runs, whose other encoder never trains)
 
     def check(self, epochs: int) -> None:
         """Bad hyperparameters for a run of `epochs` epochs: a `ModelZooError` naming the fix."""
