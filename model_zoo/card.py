@@ -111,11 +111,16 @@ def _results_table(run: RunMetrics) -> str:
 
 
 def _holdout_note(run: RunMetrics | None) -> str:
-    """What a `validation` that is no split of the dataset was, for the line under the results table."""
-    if run is None or "validation" not in run.held_out() or run.is_dataset_split("validation"):
-        return ""
-    return (f"¹ Not a split of the dataset: {run.validation_source or 'a held-out part of train'}, on which "
-            "training picked its best epoch; the model-index metadata lists the dataset's own splits only.")
+    """What a `validation` that is no split of the dataset was, for the line under the results table; and
+    whose logits a unimodal run's scores are."""
+    notes = []
+    if run is not None and run.judged_on:
+        notes.append(f"Scores of the {run.judged_on} encoder's own logits (`model(x, return_parts=True)[1]"
+                     f"[\"{run.judged_on}\"]`): a unimodal run, whose other encoder never trained, so its fused logits are not its result.")
+    if run is not None and "validation" in run.held_out() and not run.is_dataset_split("validation"):
+        notes.append(f"¹ Not a split of the dataset: {run.validation_source or 'a held-out part of train'}, on which "
+                     "training picked its best epoch; the model-index metadata lists the dataset's own splits only.")
+    return "\n\n".join(notes)
 
 
 def _human_lines(run: RunMetrics | None, variant: str) -> list[str]:

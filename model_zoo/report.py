@@ -20,7 +20,6 @@ from crema_tools.tables import markdown_table
 from crema_tools.variants import VARIANTS
 
 from . import index as zoo_index
-from .balancing import METHODS
 from .cli import OneLineParser, one_line_errors
 from .config import ModelZooError
 from .index import mean_std
@@ -60,10 +59,9 @@ def summarise(metrics: Iterable[RunMetrics | Mapping], split: str = "test") -> l
                "recipe": runs[0].recipe}
         training = runs[0].document.get("training") or {}
         row["fusion"], row["method"] = training.get("fusion"), training.get("method") or ("joint" if training.get("fusion") else None)
-        row["judged_on"] = judged = getattr(METHODS.get(row["method"]), "judged_on", None)  # unimodal runs: their modality's logits
+        row["judged_on"] = runs[0].judged_on  # a unimodal run: its scores are its modality's logits'
         for spec in METRICS:
-            row[spec.key] = _stat([r.modality_score(split, judged, spec.key) if judged else r.score(split, spec.key)
-                                   for r in runs])
+            row[spec.key] = _stat([r.score(split, spec.key) for r in runs])
         row["architecture"] = runs[0].model  # the registered name; row["model"] adds fusion and method
         row["modalities"] = {m: _stat(v) for m in ("audio", "vision")
                              if (v := [x for r in runs if (x := r.modality_score(split, m, "accuracy")) is not None])}

@@ -155,6 +155,11 @@ class RunMetrics(Mapping):
         extras = [str(x) for x in (training.get("fusion"), training.get("method")) if x]
         return f"{self.model} ({', '.join(extras)})" if extras and self.model else self.model
 
+    @property
+    def judged_on(self) -> str | None:
+        """The modality whose own logits a unimodal run is selected and scored by (None: the fused logits)."""
+        return (self.document.get("training") or {}).get("judged_on")
+
     def modality_score(self, split: str, modality: str, key: str) -> float | None:
         """A separate-encoder run's score of one modality's own logits (evaluate's `modalities`)."""
         value = ((self.splits[split].get("modalities") or {}).get(modality) or {}).get(key)
@@ -270,7 +275,10 @@ class RunMetrics(Mapping):
         return self.splits[split]["samples"]
 
     def score(self, split: str, key: str) -> float | None:
-        """The run's own value of a metric (a `METRICS` key) on a split; None if not recorded."""
+        """The run's own value of a metric (a `METRICS` key) on a split; None if not recorded. A unimodal
+        run's is its modality's (`judged_on`): its fused logits hold an encoder that never trained."""
+        if self.judged_on:
+            return self.modality_score(split, self.judged_on, key)
         return self.splits[split].get(key)
 
     def stat(self, split: str, key: str) -> tuple[float | None, float | None]:

@@ -149,6 +149,8 @@ def train_one(args, seed: int, out: Path) -> dict:
         load_training_state(accelerator, resume, args, cfg)
         accelerator.print(f"resumed at epoch {state.epoch + 1}, batch {state.step_in_epoch}")
     modality, method, method_log = VARIANTS[args.variant].modality, args.balancing, {}
+    if method is not None and method.judged_on:  # a unimodal run is read beside the raters of that modality
+        modality = method.judged_on
     run_config = run_record(args, seed, accelerator, report, folder, val_name, len(train_set))
     accelerator.init_trackers("crema-tools", config={k: v for k, v in flat(run_config).items()})
 
@@ -281,6 +283,7 @@ def run_record(args, seed, accelerator, report, folder: Path, val_name: str, tra
                      "train_samples_per_process": train_samples, "validation": val_name,
                      "selection": "best validation UAR" + (f" of the {args.balancing.judged_on} logits"
                                                            if args.balancing and args.balancing.judged_on else ""),
+                     "judged_on": args.balancing.judged_on if args.balancing else None,
                      "precise_bn_batches": args.precise_bn_batches, "recipe": args.recipe_values},
         "versions": {"crema_tools": crema_tools.__version__, "torch": torch.__version__,
                      "accelerate": accelerate.__version__, "transformers": transformers.__version__},

@@ -67,7 +67,8 @@ def test_one_step_equals_training_that_modality_alone(modality):
 
 def unimodal_metrics(method, seed, fused, audio, vision):
     return {"model": "resnet18_separate", "variant": "ogm-ge", "protocol": "ogm-ge", "source": "synthetic",
-            "training_seed": seed, "training": {"fusion": "concat", "method": method},
+            "training_seed": seed,
+            "training": {"fusion": "concat", "method": method, "judged_on": "audio" if method == "audio-only" else None},
             "splits": {"test": {"samples": 4, "accuracy": fused, "uar": fused, "macro_f1": fused,
                                 "modalities": {"audio": {"samples": 4, "accuracy": audio, "uar": audio, "macro_f1": audio},
                                                "vision": {"samples": 4, "accuracy": vision, "uar": vision, "macro_f1": vision}}}}}
@@ -101,11 +102,15 @@ def test_an_audio_only_run_trains_on_two_processes_and_is_selected_by_its_audio_
     assert r.returncode == 0, r.stderr[-3000:]
     m = metrics(tmp_path / "run")
     assert m["training"]["processes"] == 2 and m["training"]["method"] == "audio-only"
-    assert m["training"]["selection"] == "best validation UAR of the audio logits"
+    assert m["training"]["selection"] == "best validation UAR of the audio logits" and m["training"]["judged_on"] == "audio"
     assert m["history"][0]["val_uar"] == m["splits"]["validation"]["modalities"]["audio"]["uar"]
     test = m["splits"]["test"]
     assert test["samples"] == crema_tools.load(ogm_ge_data, "ogm-ge", "test").samples
-    assert test["modalities"]["audio"]["samples"] == test["samples"] and test["human"]["accuracy"] is not None
+    assert test["modalities"]["audio"]["samples"] == test["samples"] and test["human"]["ratings"] == "voice"
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "Scores of the audio encoder's own logits" in card
+    (test_row,) = [line for line in card.splitlines() if line.startswith("| test ")]
+    assert test_row.split("|")[3].strip() == f"{100 * test['modalities']['audio']['accuracy']:.1f}%"
     set_seed(0)  # the run's initial weights: the vision encoder never moved from them
     initial = model_zoo.create_model("resnet18_separate", variant="ogm-ge", fusion="concat").vision.state_dict()
     trained = model_zoo.from_pretrained(tmp_path / "run")
