@@ -14,6 +14,7 @@ from .joint import Joint
 from .mmpareto import MMPareto
 from .ogm_ge import OGM, OGMGE
 from .pmr import PMR
+from .reconboost import ReconBoost
 
 METHODS: dict[str, type[BalancingMethod]] = {
     "joint": Joint,
@@ -21,6 +22,7 @@ METHODS: dict[str, type[BalancingMethod]] = {
     "ogm-ge": OGMGE,
     "pmr": PMR,
     "mmpareto": MMPareto,
+    "reconboost": ReconBoost,
 }
 
 __all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names"]
