@@ -134,6 +134,19 @@ def test_phases_follow_their_stages():
         assert starts == [e for e in range(len(theirs)) if e == 0 or theirs[e] != theirs[e - 1]]
 
 
+def test_the_optimizer_starts_afresh_with_each_phase_but_not_on_a_resume():
+    """Their new optimizer per phase: the state is cleared at a phase's first step, kept at any other epoch's
+    start and when a run resumes in the middle of a phase's first epoch (step past the epoch's start)."""
+    model = tiny_model()
+    method = get_method("reconboost", boosting_epochs=2, rectification_epochs=1)
+    loader = [batch(2, 0)] * 3
+    for epoch, step, cleared in ((0, 0, True), (1, 3, False), (2, 6, True), (3, 9, True), (3, 10, False)):
+        optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        optimizer.state[next(model.parameters())]["momentum_buffer"] = torch.ones(1)
+        method.start_epoch(StepContext(model, epoch, step, torch.Generator(), train_loader=loader, optimizer=optimizer))
+        assert (len(optimizer.state) == 0) == cleared, (epoch, step)
+
+
 # ---------------------------------------------------------------- steps equal theirs
 
 

@@ -25,20 +25,19 @@ so the optimizer leaves it, momentum and weight decay included, as their optimiz
 trained learner alone does; under DDP those parameters take part in the backward with a zero
 gradient (`0 * fused logits`), as DDP wants every parameter in each backward, and lose it after.
 Their fresh optimizer per phase is our optimizer's state cleared when a phase starts
-(`StepContext.optimizer`); the learning rate is one `--lr`.
+(`StepContext.optimizer`; not when a run resumes within that epoch: its saved state goes on).
 The loss is per sample, so several processes make the update one makes on their global batch.
 
 Differences from their code: their learners share one head (`Head`, 512-256-6 MLP, the modules'
 `fc` replaced by it), ours are the fusion head's per-modality parts, so with `sum` fusion each
 modality keeps its own linear head (with `concat`, the whole head trains in both boosting phases
-and the other modality's half of its weights moves by momentum and weight decay only). Their
+and the other modality's half of its weights moves by weight decay only). Their
 ensemble is multiplied by `boost_rate`, a scalar learned in rectification from 1.0 (its argmax is
 the sum's while it stays positive); ours is the plain sum. Their `--alpha` (0.5) weights an MSE
 between two detached softmaxes, a term without gradient that changes only their logged loss: left
 out. Their `--m_lr` and `--e_lr` (both 0.01 for CREMA-D) are one learning rate here. From stage 1 on
 they run the other learner twice per step in train mode, so its BatchNorm running averages move
-twice; ours once. A run resumed within the first epoch of a phase keeps the optimizer state saved
-with it. Their stage 0 without `--use_pretrain` uses a constant ensemble (q_y = 1); ours, as
+twice; ours once. Their stage 0 without `--use_pretrain` uses a constant ensemble (q_y = 1); ours, as
 theirs with it, the other modality's logits from the first stage.
 
 Defaults: their README's CREMA-D command (`--epochs_per_stage 4 --correct_epoch 4 --weight1 5.0
@@ -46,7 +45,7 @@ Defaults: their README's CREMA-D command (`--epochs_per_stage 4 --correct_epoch 
 rates divided by 10 every 30 stages). BalanceBenchmark (GeWu-Lab/BalanceBenchmark,
 balancemm/trainer/ReconBoost_trainer.py and configs/trainer_config.yaml, commit 4c1482f) uses one
 epoch per phase (`T_epochs: 1`), one optimizer for the whole run (momentum kept across phases),
-a shared linear head, `boost_rate` learned from 0.01, and an epoch window 0..80 after which its
+the same `T_epochs` for both phases, a shared linear head, `boost_rate` learned from 0.01, and an epoch window 0..80 after which its
 `training_step1` reads an unassigned `loss` (an error).
 """
 
