@@ -31,9 +31,9 @@ The loss is per sample, so several processes make the update one makes on their 
 Differences from their code: their learners share one head (`Head`, 512-256-6 MLP, the modules'
 `fc` replaced by it), ours are the fusion head's per-modality parts, so with `sum` fusion each
 modality keeps its own linear head (with `concat`, the whole head trains in both boosting phases
-and the other modality's half of its weights moves by weight decay only). Their
-ensemble is multiplied by `boost_rate`, a scalar learned in rectification from 1.0 (its argmax is
-the sum's while it stays positive); ours is the plain sum. Their `--alpha` (0.5) weights an MSE
+and the other modality's half of its weights moves by weight decay only). Their ensemble is
+multiplied by `boost_rate`, a scalar learned in rectification from 1.0 (its argmax is the sum's
+while it stays positive); ours is the plain sum. Their `--alpha` (0.5) weights an MSE
 between two detached softmaxes, a term without gradient that changes only their logged loss: left
 out. Their `--m_lr` and `--e_lr` (both 0.01 for CREMA-D) are one learning rate here. From stage 1 on
 they run the other learner twice per step in train mode, so its BatchNorm running averages move
@@ -44,8 +44,8 @@ Defaults: their README's CREMA-D command (`--epochs_per_stage 4 --correct_epoch 
 --weight2 1.0 --m_lr 0.01 --e_lr 0.01 --batch_size 64`, SGD momentum 0.9, weight decay 5e-4, the
 rates divided by 10 every 30 stages). BalanceBenchmark (GeWu-Lab/BalanceBenchmark,
 balancemm/trainer/ReconBoost_trainer.py and configs/trainer_config.yaml, commit 4c1482f) uses one
-epoch per phase (`T_epochs: 1`), one optimizer for the whole run (momentum kept across phases),
-the same `T_epochs` for both phases, a shared linear head, `boost_rate` learned from 0.01, and an epoch window 0..80 after which its
+epoch for each phase (`T_epochs: 1`), one optimizer for the whole run (momentum kept across phases),
+a shared linear head, `boost_rate` learned from 0.01, and an epoch window 0..80 after which its
 `training_step1` reads an unassigned `loss` (an error).
 """
 
