@@ -141,7 +141,8 @@ class ReconBoost(BalancingMethod):
             loss = (weight * F.cross_entropy(out.parts[boosted], out.labels, reduction="none")).mean()
             reached = parameters_reached(loss)
             self.state["frozen"] = [p for p in context.model.parameters() if p.requires_grad and id(p) not in reached]
-            summed = context.global_sum(torch.stack([ensemble_prob.sum().double(), torch.tensor(len(rows), dtype=torch.float64, device=rows.device)]))
+            count = torch.tensor(len(rows), dtype=torch.float64, device=rows.device)
+            summed = context.global_sum(torch.stack([ensemble_prob.sum().double(), count]))  # the global batch's mean
             self.state["log"] = {"ensemble_prob": (summed[0] / summed[1]).item()}
             loss = loss + 0 * out.logits.sum()  # every parameter in the backward, for DDP; their gradients dropped below
         if context.accelerator is not None:
