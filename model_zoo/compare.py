@@ -31,6 +31,7 @@ def plan(methods, seeds, out: Path) -> list[tuple[str, int, Path]]:
 def main(argv=None) -> dict:
     from .report import summarise_runs
     from .train import main as train_main
+    from .train_args import parse_args
 
     ap = OneLineParser(description="Train every balancing method over several seeds on one config (resumable run by "
                                    "run), then report them side by side. Other flags go to model_zoo.train.")
@@ -42,14 +43,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args, train_args = ap.parse_known_args(argv)
     runs = plan(args.methods, args.seeds, args.out)
+
+    def command(method: str, seed: int, folder: Path) -> list[str]:
+        return ["--recipe", args.recipe, "--variant", args.config, "--data", str(args.data), "--method", method,
+                "--seed", str(seed), "--out", str(folder), *train_args]
+
+    for method in args.methods:  # every method's settings checked before anything trains: a refusal is one line now
+        parse_args(command(method, args.seeds[0], args.out / method))
     for i, (method, seed, folder) in enumerate(runs, 1):
         if (folder / "metrics.json").is_file():
             print(f"[{i}/{len(runs)}] {method}, seed {seed}: done ({folder / 'metrics.json'})")
             continue
         print(f"[{i}/{len(runs)}] {method}, seed {seed} -> {folder}")
         resume = ["--resume-from", "latest"] if any((folder / "checkpoints").glob("epoch_*")) else []
-        train_main(["--recipe", args.recipe, "--variant", args.config, "--data", str(args.data), "--method", method,
-                    "--seed", str(seed), "--out", str(folder), *resume, *train_args])
+        train_main([*command(method, seed, folder), *resume])
     with one_line_errors():
         summary = summarise_runs([folder for _, _, folder in runs], args.out / "report")
     print((args.out / "report" / "summary.md").read_text())

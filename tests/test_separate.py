@@ -354,3 +354,16 @@ def test_the_comparison_runs_what_is_missing_and_reports_methods_side_by_side(og
     assert lines["ogm-ge"][10] == "1" and lines["ogm-ge"][1:3] == ["resnet18_separate", "concat"]
     compare(argv)  # everything done: nothing is trained again
     assert "[2/2] ogm-ge, seed 0: done" in capsys.readouterr().out
+
+
+def test_the_comparison_checks_every_method_before_training_any(tmp_path, capsys):
+    """A method refusing the settings (ReconBoost: 2 epochs never reach its vision stage) stops the command
+    in one line before the first run trains, not hours later."""
+    from model_zoo.compare import main as compare
+
+    with pytest.raises(SystemExit):
+        compare(["--data", str(tmp_path), "--out", str(tmp_path / "balance"), "--methods", "joint", "reconboost",
+                 "--seeds", "0", "--epochs", "2"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "reconboost: 2 epochs never reach the vision stage" in err, err
+    assert not (tmp_path / "balance" / "joint").exists()

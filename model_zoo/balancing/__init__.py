@@ -14,6 +14,7 @@ from .joint import Joint
 from .mmpareto import MMPareto
 from .ogm_ge import OGM, OGMGE
 from .pmr import PMR
+from .reconboost import ReconBoost
 from .unimodal import AudioOnly, VisionOnly
 
 METHODS: dict[str, type[BalancingMethod]] = {
@@ -24,6 +25,7 @@ METHODS: dict[str, type[BalancingMethod]] = {
     "ogm-ge": OGMGE,
     "pmr": PMR,
     "mmpareto": MMPareto,
+    "reconboost": ReconBoost,
 }
 
 __all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names",

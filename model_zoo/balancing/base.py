@@ -48,6 +48,8 @@ class StepContext:
     accelerator: Any = None
     train_loader: Any = None  # for start_epoch: the training batches (each process its share)
     model_input: Any = None  # batch -> the model's input on the device (`to_model_input` with the model's config)
+    optimizer: Any = None  # the training optimizer, for methods that step it more than once per batch (the loop makes
+    # the last step) or start it afresh (ReconBoost's new optimizer per phase)
 
     def global_sum(self, value: torch.Tensor) -> torch.Tensor:
         """`value` summed over all processes (the global batch's), or itself on one process."""
