@@ -12,6 +12,7 @@ from crema_tools.variants import VARIANTS
 from .balancing import METHODS, get_method, hyperparameter_names
 from .cli import OneLineParser
 from .config import ModelZooError
+from .fusion import FUSIONS
 from .optimizers import OPTIMIZERS, SCHEDULES, check_loss
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models
@@ -44,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--schedule", choices=SCHEDULES, help="lr schedule (paper: constant; OGM-GE: step)")
     ap.add_argument("--lr-decay-epochs", type=int, help="--schedule step: decay every N epochs (OGM-GE: 70)")
     ap.add_argument("--lr-decay-ratio", type=float, help="--schedule step: the decay factor (default 0.1)")
-    ap.add_argument("--fusion", choices=("sum", "concat", "film", "gated"), help="separate-encoder models: the fusion head")
+    ap.add_argument("--fusion", choices=FUSIONS, help="separate-encoder models: the fusion head")
     ap.add_argument("--model-option", action="append", default=[], metavar="NAME=VALUE", dest="model_options",
                     help="a keyword argument of the model's builder, e.g. freeze=false (fine-tune a speech encoder); "
                          "repeatable; values are read as JSON where they parse (numbers, true/false), else as text")
