@@ -171,7 +171,7 @@ def train_one(args, seed: int, out: Path) -> dict:
         """What a balancing method sees; its generator draws the same numbers on every process."""
         return StepContext(accelerator.unwrap_model(model), epoch, step,
                            torch.Generator(accelerator.device).manual_seed(seed * 1_000_003 + step), accelerator,
-                           train_loader, lambda b: to_model_input(b, cfg.mean, cfg.std, accelerator.device))
+                           train_loader, lambda b: to_model_input(b, cfg.mean, cfg.std, accelerator.device), optimizer)
 
     for epoch in range(state.epoch, args.epochs):
         model.train()

@@ -75,6 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not args.model or not args.variant:
             raise ModelZooError("give --recipe, or --model and --variant")
         defaults = recipe or Recipe(name="", model=args.model, variant=args.variant)
+        fusion_given = args.fusion
         for name in ("epochs", "batch_size", "lr", "dropout", "channels", "frames", "pretrained", "optimizer",
                      "momentum", "weight_decay", "schedule", "lr_decay_epochs", "lr_decay_ratio", "fusion", "method"):
             if getattr(args, name) is None:
@@ -83,6 +84,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.balancing = get_method(args.method, **{**defaults.method_options, **{k: v for k, v in given.items()
                                                                                   if v is not None}}) \
             if args.method else None
+        if args.balancing is not None and args.balancing.fusion:  # a method that trains its own head (MLA's shared one)
+            if fusion_given not in (None, args.balancing.fusion):
+                raise ModelZooError(f"--method {args.method} trains the {args.balancing.fusion} fusion head, not "
+                                    f"{fusion_given}: drop --fusion or give --fusion {args.balancing.fusion}")
+            args.fusion = args.balancing.fusion
         if args.balancing is None and any(v is not None for v in given.values()):
             raise ModelZooError(f"--{next(k for k, v in given.items() if v is not None).replace('_', '-')} "
                                 "is a balancing method's; give --method too")

@@ -48,6 +48,7 @@ class StepContext:
     accelerator: Any = None
     train_loader: Any = None  # for start_epoch: the training batches (each process its share)
     model_input: Any = None  # batch -> the model's input on the device (`to_model_input` with the model's config)
+    optimizer: Any = None  # for methods that update more than once per batch (their intermediate steps); the loop makes the last
 
     def global_sum(self, value: torch.Tensor) -> torch.Tensor:
         """`value` summed over all processes (the global batch's), or itself on one process."""
@@ -73,6 +74,7 @@ class BalancingMethod:
     summary: ClassVar[str]
     paper: ClassVar[str]  # the paper and the code it follows
     modulates_each_step: ClassVar[bool] = False  # reads one step's gradients: no gradient accumulation
+    fusion: ClassVar[str | None] = None  # the fusion head the method trains (MLA: shared); None: any
 
     def check(self, epochs: int) -> None:
         """Bad hyperparameters for a run of `epochs` epochs: a `ModelZooError` naming the fix."""
