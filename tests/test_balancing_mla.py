@@ -249,7 +249,7 @@ def test_the_recipe_is_their_crema_d_command(tmp_path):
 
 
 TWO_ENCODERS = '''
-import json, sys
+import json, os, sys
 import torch
 from accelerate import Accelerator
 from torch import nn
@@ -296,6 +296,8 @@ if accelerator.is_main_process:
     with open(sys.argv[1], "w") as f:
         json.dump({"processes": accelerator.num_processes, "logs": logs, "projector": method.state["projector"].tolist(),
                    "params": [p.detach().flatten().tolist() for p in accelerator.unwrap_model(model).parameters()]}, f)
+accelerator.wait_for_everyone()
+os._exit(0)  # no interpreter teardown: gloo's sometimes aborts a process there, after the work is done
 '''
 
 

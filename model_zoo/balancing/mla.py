@@ -17,12 +17,14 @@ Source: Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation, main
 (the `gs_flag` branch), `valid` and `calculate_gating_weights`, utils/utils.py `GSPlugin`,
 models/basic_model.py `AVClassifier` (commit ab6c184).
 
-How ours gets there under several processes: each modality's gradients (its encoder and the head)
-come from `torch.autograd.grad`, averaged over the processes by one all-reduce (`global_mean`,
-which also carries the features' sum and count, so r is the global batch's mean), and are set as
-the parameters' `.grad`; no `backward` runs through DDP, whose reducer expects one backward per
-forward reaching every parameter, where MLA makes two that each reach one encoder. The intermediate
-step is `context.optimizer`'s; the loop's `optimizer.step()` is the vision step.
+How ours gets there under several processes: DDP's reducer expects one backward per forward,
+reaching every parameter once, and MLA makes two that each reach one encoder. So the audio
+gradients (its encoder and the head) come from `torch.autograd.grad`, which DDP does not see,
+averaged over the processes by one all-reduce (`global_mean`, which also carries the features'
+sum and count, so r is the global batch's mean) and set as the parameters' `.grad`; the
+intermediate step is `context.optimizer`'s. The vision loss then takes the forward's one
+backward, DDP averaging it, with the audio encoder in it at weight 0 (its gradient is dropped
+before the loop's step, the vision step): one DDP backward per step, as `mmpareto` makes.
 
 Differences from their code:
 - their `GSPlugin.before_update` projects only a parameter named "module.weight", but it is given
@@ -103,32 +105,45 @@ class MLA(BalancingMethod):
         for i, modality in enumerate(MODALITIES):
             if i:  # the previous modality's update, then its gradients cleared
                 context.optimizer.step()
-                context.optimizer.zero_grad()
+                context.optimizer.zero_grad(set_to_none=True)
             features = out.features[modality]
             with autocast():
                 loss = F.cross_entropy(head(features), out.labels)  # the head as the previous step left it
             params = [p for p in context.encoder(modality).parameters() if p.requires_grad] + list(head.parameters())
-            grads = torch.autograd.grad(scale(loss), params, allow_unused=True)
-            flat = torch.cat([*((torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)),
-                              features.detach().sum(dim=0).to(grads[-1].dtype),
-                              torch.tensor([len(features), loss.item()], dtype=grads[-1].dtype, device=features.device)])
-            flat = context.global_mean(flat)  # one all-reduce: the gradients, the features' sum and count, the loss
-            offset = 0
-            for p, g in zip(params, grads):
-                if g is not None:
-                    p.grad = flat[offset:offset + p.numel()].view_as(p).to(p.dtype)
-                offset += p.numel()
-            mean_feature = flat[offset:offset + features.shape[1]] / flat[-2]
+            stats = [features.detach().sum(dim=0).float(),
+                     torch.tensor([len(features), loss.item()], dtype=torch.float32, device=features.device)]
+            if modality != MODALITIES[-1]:
+                grads = torch.autograd.grad(scale(loss), params, allow_unused=True)
+                flat = context.global_mean(torch.cat([  # one all-reduce: the gradients, the features' sum and count, the loss
+                    *((torch.zeros_like(p) if g is None else g).reshape(-1).float() for p, g in zip(params, grads)), *stats]))
+                offset = 0
+                for p, g in zip(params, grads):
+                    if g is not None:
+                        p.grad = flat[offset:offset + p.numel()].view_as(p).to(p.dtype)
+                    offset += p.numel()
+                stats = flat[offset:]
+            else:  # the forward's one backward: DDP averages it, and must see every parameter once (the others' are 0)
+                own = {id(p) for p in params}
+                idle = [p for p in context.model.parameters() if p.requires_grad and id(p) not in own]
+                total = loss + sum(0.0 * p.sum() for p in idle)
+                if accelerator is not None:
+                    accelerator.backward(total)
+                else:
+                    total.backward()
+                for p in idle:  # not stepped (no weight decay, no momentum), as their loop leaves them
+                    p.grad = None
+                stats = context.global_mean(torch.cat(stats))
+            mean_feature = stats[:-2] / stats[-2]
             if self.state.get("updates", 0):  # their exp_count: not at the run's first update
                 projector = self.state.get("projector")
                 if projector is None:
                     projector = torch.eye(features.shape[1], device=head.weight.device)
-                projector = update_projector(projector, mean_feature.float(), alpha)
+                projector = update_projector(projector, mean_feature, alpha)
                 self.state["projector"] = projector
                 head.weight.grad = head.weight.grad @ projector.T.to(head.weight.grad.dtype)
             self.state["updates"] = self.state.get("updates", 0) + 1
             losses.append(loss.detach())
-            log[f"loss_{modality}"] = float(flat[-1])
+            log[f"loss_{modality}"] = float(stats[-1])
         self.state["log"] = {**log, "alpha": alpha}
         return sum(losses) / len(losses)
 
