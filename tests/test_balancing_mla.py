@@ -245,6 +245,17 @@ def test_the_recipe_is_their_crema_d_command(tmp_path):
     assert (args.fusion, args.balancing.name, args.balancing.hyperparameters()) == ("shared", "mla", {"projection_alpha": 0.1})
 
 
+def test_the_flag_reaches_the_method_and_a_bad_one_is_one_line(tmp_path, capsys):
+    from model_zoo.train import parse_args
+
+    common = ["--recipe", "resnet18_separate-ogm-ge-mla", "--data", str(tmp_path), "--out", str(tmp_path)]
+    assert parse_args([*common, "--projection-alpha", "0.05"]).balancing.projection_alpha == 0.05
+    with pytest.raises(SystemExit):
+        parse_args([*common, "--projection-alpha", "0"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mla: --projection-alpha must be above 0, got 0.0" in err, err
+
+
 # ---------------------------------------------------------------- several processes
 
 
