@@ -63,7 +63,8 @@ MODALITIES = ("audio", "vision")
 
 
 def update_projector(projector: torch.Tensor, mean_feature: torch.Tensor, alpha: float) -> torch.Tensor:
-    """One recursive step of the orthogonal projector (their `GSPlugin.before_update`), normalised."""
+    """One recursive step of the orthogonal projector, normalised: their `GSPlugin.before_update` with
+    OWM's scalar denominator alpha + r k (theirs: the outer product k r, dividing elementwise)."""
     r = mean_feature.reshape(1, -1)
     k = projector @ r.T
     projector = projector - (k @ k.T) / (alpha + r @ k)
