@@ -12,6 +12,7 @@ from crema_tools.variants import VARIANTS
 from .balancing import METHODS, get_method, hyperparameter_names, hyperparameter_types
 from .cli import OneLineParser
 from .config import ModelZooError
+from .fusion import FUSIONS
 from .optimizers import OPTIMIZERS, SCHEDULES, check_loss
 from .recipes import Recipe, list_recipes, load_recipe
 from .registry import create_model, get_model_entry, list_models
@@ -53,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--schedule", choices=SCHEDULES, help="lr schedule (paper: constant; OGM-GE: step)")
     ap.add_argument("--lr-decay-epochs", type=int, help="--schedule step: decay every N epochs (OGM-GE: 70)")
     ap.add_argument("--lr-decay-ratio", type=float, help="--schedule step: the decay factor (default 0.1)")
-    ap.add_argument("--fusion", choices=("sum", "concat", "film", "gated"), help="separate-encoder models: the fusion head")
+    ap.add_argument("--fusion", choices=FUSIONS, help="separate-encoder models: the fusion head")
     ap.add_argument("--model-option", action="append", default=[], metavar="NAME=VALUE", dest="model_options",
                     help="a keyword argument of the model's builder, e.g. freeze=false (fine-tune a speech encoder); "
                          "repeatable; values are read as JSON where they parse (numbers, true/false), else as text")
@@ -83,6 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not args.model or not args.variant:
             raise ModelZooError("give --recipe, or --model and --variant")
         defaults = recipe or Recipe(name="", model=args.model, variant=args.variant)
+        fusion_given = args.fusion
         for name in ("epochs", "batch_size", "lr", "dropout", "channels", "frames", "pretrained", "optimizer",
                      "momentum", "weight_decay", "schedule", "lr_decay_epochs", "lr_decay_ratio", "fusion", "method"):
             if getattr(args, name) is None:
@@ -91,6 +93,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.balancing = get_method(args.method, **{**defaults.method_options, **{k: v for k, v in given.items()
                                                                                   if v is not None}}) \
             if args.method else None
+        if args.balancing is not None and args.balancing.fusion:  # a method that trains its own head (MLA's shared one)
+            if fusion_given not in (None, args.balancing.fusion):
+                raise ModelZooError(f"--method {args.method} trains the {args.balancing.fusion} fusion head, not "
+                                    f"{fusion_given}: drop --fusion or give --fusion {args.balancing.fusion}")
+            args.fusion = args.balancing.fusion
         if args.balancing is None and any(v is not None for v in given.values()):
             raise ModelZooError(f"--{next(k for k, v in given.items() if v is not None).replace('_', '-')} "
                                 "is a balancing method's; give --method too")

@@ -11,6 +11,7 @@ from dataclasses import fields
 from ..config import ModelZooError
 from .base import BalancingMethod, Outputs, StepContext
 from .joint import Joint
+from .mla import MLA
 from .mmpareto import MMPareto
 from .ogm_ge import OGM, OGMGE
 from .pmr import PMR
@@ -25,6 +26,7 @@ METHODS: dict[str, type[BalancingMethod]] = {
     "ogm-ge": OGMGE,
     "pmr": PMR,
     "mmpareto": MMPareto,
+    "mla": MLA,
     "reconboost": ReconBoost,
 }
 

@@ -48,8 +48,8 @@ class StepContext:
     accelerator: Any = None
     train_loader: Any = None  # for start_epoch: the training batches (each process its share)
     model_input: Any = None  # batch -> the model's input on the device (`to_model_input` with the model's config)
-    optimizer: Any = None  # the training optimizer, for methods that step it more than once per batch (the loop makes
-    # the last step) or start it afresh (ReconBoost's new optimizer per phase)
+    optimizer: Any = None  # the training optimizer, for methods that step it more than once per batch (MLA; the loop
+    # makes the last step) or start it afresh (ReconBoost's new optimizer per phase)
 
     def global_sum(self, value: torch.Tensor) -> torch.Tensor:
         """`value` summed over all processes (the global batch's), or itself on one process."""
@@ -77,6 +77,7 @@ class BalancingMethod:
     modulates_each_step: ClassVar[bool] = False  # reads one step's gradients: no gradient accumulation
     judged_on: ClassVar[str | None] = None  # the logits a run is selected and reported by: the fused (None), or
     # one modality's own (the unimodal runs, whose other encoder never trains)
+    fusion: ClassVar[str | None] = None  # the fusion head the method trains (MLA: shared); None: any
 
     def check(self, epochs: int) -> None:
         """Bad hyperparameters for a run of `epochs` epochs: a `ModelZooError` naming the fix."""

@@ -33,7 +33,7 @@ class Recipe:
     loss: str = "cross-entropy"
     method: str | None = None  # a balancing method (model_zoo.balancing), for separate-encoder models
     method_options: dict = field(default_factory=dict)  # its hyperparameters, e.g. {alpha: 0.8}
-    fusion: str | None = None  # separate-encoder models: sum, concat, film or gated
+    fusion: str | None = None  # separate-encoder models: sum, concat, film, gated or shared (MLA)
     dropout: float | None = None  # None: the model's own default
     channels: int | None = None  # None: the model's default (3; ViT 1)
     frames: int | None = None  # 3D: padded length (CNNs) or frames sampled (VideoMAE)
