@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from ..config import ModelZooError
+from .agm import AGM
 from .base import BalancingMethod, Outputs, StepContext
 from .joint import Joint
 from .mmpareto import MMPareto
@@ -21,6 +22,7 @@ METHODS: dict[str, type[BalancingMethod]] = {
     "ogm-ge": OGMGE,
     "pmr": PMR,
     "mmpareto": MMPareto,
+    "agm": AGM,
 }
 
 __all__ = ["METHODS", "BalancingMethod", "Outputs", "StepContext", "get_method", "hyperparameter_names"]
