@@ -95,13 +95,19 @@ class SeparateEncoders(ZooModel):
             return inputs["audio"], inputs["vision"]
         return inputs[..., SQUARE_WIDTH:], inputs[..., :SQUARE_WIDTH]
 
+    def encode(self, modality: str, part: torch.Tensor) -> torch.Tensor:
+        """One modality's part of the input (as `split` gives it) through its encoder -> (B, features)."""
+        if modality not in self.modalities:
+            raise ModelZooError(f"no modality {modality!r}: choose from {', '.join(self.modalities)}")
+        if modality == "vision" and self.parts_given and part.ndim == 5:  # (B, C, T, H, W) frames through a 2D encoder
+            b, c, t = part.shape[:3]
+            frames = part.transpose(1, 2).reshape(b * t, c, *part.shape[-2:])
+            return self.vision(frames).view(b, t, -1).mean(dim=1)
+        return getattr(self, modality)(part)
+
     def features(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         audio, vision = self.split(inputs)
-        if self.parts_given and vision.ndim == 5:  # (B, C, T, H, W) frames through a 2D encoder
-            b, c, t = vision.shape[:3]
-            frames = vision.transpose(1, 2).reshape(b * t, c, *vision.shape[-2:])
-            return self.audio(audio), self.vision(frames).view(b, t, -1).mean(dim=1)
-        return self.audio(audio), self.vision(vision)
+        return self.encode("audio", audio), self.encode("vision", vision)
 
     def forward(self, inputs, return_parts: bool = False):
         """The config's input -> (B, num_classes) fused logits; with `return_parts`, also each

@@ -65,6 +65,7 @@ class TrainState:
     best_epoch: int = 0
     epoch_loss: tuple = (0.0, 0)  # the current epoch's summed loss and samples over all processes, at the save
     history: list = field(default_factory=list)
+    method_state: dict = field(default_factory=dict)  # a balancing method's `saved_state` (AGM's running scores)
 
     def state_dict(self) -> dict:
         return dict(self.__dict__)
@@ -151,6 +152,8 @@ def train_one(args, seed: int, out: Path) -> dict:
     modality, method, method_log = VARIANTS[args.variant].modality, args.balancing, {}
     if method is not None and method.judged_on:  # a unimodal run is read beside the raters of that modality
         modality = method.judged_on
+    if method is not None:
+        method.restore_state(state.method_state)  # a fresh run's empty state, or the resumed checkpoint's
     run_config = run_record(args, seed, accelerator, report, folder, val_name, len(train_set))
     accelerator.init_trackers("crema-tools", config={k: v for k, v in flat(run_config).items()})
 
@@ -158,6 +161,7 @@ def train_one(args, seed: int, out: Path) -> dict:
         """Training state into checkpoints/<name>, complete or not at all (written aside, then renamed)."""
         summed = accelerator.reduce(torch.tensor([total, count], dtype=torch.float64, device=accelerator.device), "sum")
         state.epoch_loss = (float(summed[0]), int(summed[1]))
+        state.method_state = method.saved_state() if method is not None else {}
         tmp = checkpoints / f".{name}.tmp"
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -192,7 +196,7 @@ def train_one(args, seed: int, out: Path) -> dict:
                     accelerator.backward(loss)
                 else:
                     context = step_context(epoch, state.global_step)
-                    outputs = Outputs(*model(inputs, return_parts=True), labels)
+                    outputs = Outputs(*model(inputs, return_parts=True), labels, inputs)
                     loss = method.backward(outputs, context)
                     method_log = method.after_backward(outputs, context)
                 optimizer.step()

@@ -1,4 +1,4 @@
-"""PMR and MMPareto: one step of ours equals one step of the authors' rule, reduced from their code.
+"""PMR, MMPareto and AGM: one step of ours equals one step of the authors' rule, reduced from their code.
 
 References:
 - PMR: fanyunfeng-bit/Modal-Imbalance-PMR, main_Prototype_grad.py at commit
@@ -6,6 +6,8 @@ References:
   `--modulation Proto`).
 - MMPareto: GeWu-Lab/MMPareto_ICML2024, code/MMPareto.py (`train_epoch`) and code/min_norm_solvers.py
   (`MinNormSolver` for two tasks) at commit a339db39cc25b157df376b50bb894917dc6c01d6.
+- AGM: lihong2303/AGM_ICCV2023, model/CREMAD_net.py (`GradMod`, `AVClassifier`) and run/CREMAD_main.py
+  (`train` with `--methods AGM`, late fusion) at commit 5a65542c70b1c7c15c5df291e77fa9cf2bbb9549.
 
 Their models return (a, v, out) from (spec, image); ours gives the same features and fused logits
 (`model.features`, `model.fusion`), and the per-modality logits are OGM-GE's from the fusion head
@@ -17,6 +19,7 @@ audio / vision, so their name tests read those.
 from __future__ import annotations
 
 import copy
+import math
 import re
 
 import pytest
@@ -158,6 +161,101 @@ def their_mmpareto_step(model, out, out_a, out_v, label, gamma=1.5):
     return float(cos_audio), float(cos_visual), float(audio_k[0]), float(visual_k[0])
 
 
+class TheirModalityOut(nn.Module):
+    """AGM model/CREMAD_net.py Modality_out: the identity their backward hooks sit on."""
+
+    def forward(self, x):
+        return x
+
+
+class TheirGradMod(nn.Module):
+    """AGM model/CREMAD_net.py GradMod around their AVClassifier, whose forward(audio, visual,
+    pad_audio, pad_visual) zeroes the padded input, then runs the encoders and the concat head (here
+    our model's `features` and `fusion`)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.mode = "train"
+        self.net = net
+        self.m_v_o, self.m_a_o = TheirModalityOut(), TheirModalityOut()
+        self.scale_a = self.scale_v = 1.0
+        self.m_a_o.register_full_backward_hook(self.hooka)
+        self.m_v_o.register_full_backward_hook(self.hookv)
+
+    def hooka(self, m, ginp, gout):
+        gnew = ginp[0].clone()
+        return gnew * self.scale_a,
+
+    def hookv(self, m, ginp, gout):
+        gnew = ginp[0].clone()
+        return gnew * self.scale_v,
+
+    def update_scale(self, coeff_a, coeff_v):
+        self.scale_a, self.scale_v = coeff_a, coeff_v
+
+    def av_classifier(self, audio, visual, pad_audio=False, pad_visual=False):
+        if pad_audio:
+            audio = torch.zeros_like(audio, device=audio.device)
+        if pad_visual:
+            visual = torch.zeros_like(visual, device=visual.device)
+        return self.net.fusion(*self.net.features({"audio": audio, "vision": visual}))
+
+    def forward(self, audio, visual):
+        total_out = self.av_classifier(audio, visual, pad_audio=False, pad_visual=False)
+        self.net.eval()
+        pad_visual_out = self.av_classifier(audio, visual, pad_audio=False, pad_visual=True)
+        pad_audio_out = self.av_classifier(audio, visual, pad_audio=True, pad_visual=False)
+        zero_padding_out = self.av_classifier(audio, visual, pad_audio=True, pad_visual=True)
+        if self.mode == "train":
+            self.net.train()
+        m_a = self.m_a_o(0.5 * (total_out - pad_audio_out + pad_visual_out))  # Modality_Audio
+        m_v = self.m_v_o(0.5 * (total_out - pad_visual_out + pad_audio_out))  # Modality_Visual
+        return total_out, pad_visual_out, pad_audio_out, zero_padding_out, m_a + m_v
+
+
+def their_agm_step(model, spec, image, label, train_score_a, train_score_v, iteration, alpha, modulate=True):
+    """AGM run/CREMAD_main.py train, one Multimodal step with --methods AGM (late fusion), from the forward
+    up to optimizer.step(); `modulate` is their `modulation_starts <= epoch <= modulation_ends`."""
+    criterion, softmax = nn.CrossEntropyLoss(), nn.Softmax(dim=1)
+    total_out, pad_visual_out, pad_audio_out, zero_padding_out, out = model(spec, image)
+    out_a = 0.5 * (total_out - pad_audio_out + pad_visual_out)
+    out_v = 0.5 * (total_out - pad_visual_out + pad_audio_out)
+    loss = criterion(out, label)
+    model.zero_grad()  # their optimizer.zero_grad()
+    if torch.isnan(out_a).any() or torch.isnan(out_v).any():
+        raise ValueError
+    score_audio = 0.
+    score_visual = 0.
+    for k in range(out_a.size(0)):
+        if torch.isinf(torch.log(softmax(out_a)[k][label[k]])) or softmax(out_a)[k][label[k]] < 1e-8:
+            score_audio += - torch.log(torch.tensor(1e-8, dtype=out_a.dtype, device=out_a.device))
+        else:
+            score_audio += - torch.log(softmax(out_a)[k][label[k]])
+        if torch.isinf(torch.log(softmax(out_v)[k][label[k]])) or softmax(out_v)[k][label[k]] < 1e-8:
+            score_visual += - torch.log(torch.tensor(1e-8, dtype=out_v.dtype, device=out_v.device))
+        else:
+            score_visual += - torch.log(softmax(out_v)[k][label[k]])
+    score_audio = score_audio / out_a.size(0)
+    score_visual = score_visual / out_v.size(0)
+    ratio_a = math.exp(score_visual.item() - score_audio.item())
+    ratio_v = math.exp(score_audio.item() - score_visual.item())
+    optimal_ratio_a = math.exp(train_score_v - train_score_a)
+    optimal_ratio_v = math.exp(train_score_a - train_score_v)
+    coeff_a = math.exp(alpha * (min(optimal_ratio_a - ratio_a, 10)))
+    coeff_v = math.exp(alpha * (min(optimal_ratio_v - ratio_v, 10)))
+    train_score_a = train_score_a * (iteration - 1) / iteration + score_audio.item() / iteration
+    train_score_v = train_score_v * (iteration - 1) / iteration + score_visual.item() / iteration
+    if modulate:
+        model.update_scale(coeff_a, coeff_v)
+    loss.backward()
+    grad_max = torch.max(model.net.fusion.fc_out.weight.grad)
+    grad_min = torch.min(model.net.fusion.fc_out.weight.grad)
+    clipped = bool(grad_max > 1 or grad_min < -1)
+    if clipped:
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+    return loss, coeff_a, coeff_v, train_score_a, train_score_v, clipped
+
+
 # ---------------------------------------------------------------- the model and batches
 
 
@@ -282,6 +380,107 @@ def test_one_mmpareto_step_equals_their_train_epoch(fusion, seed, agree):
     assert sgd_step_equal(ours, theirs)
 
 
+# ---------------------------------------------------------------- AGM
+
+
+@pytest.mark.parametrize("history", [None, (2.4, 1.1, 3)])
+def test_agm_steps_equal_their_train_loop(history):
+    """Two steps of ours and of their loop (GradMod's hooks), each from the same weights: the same loss,
+    coefficients, running scores (carried from step to step), gradients (through the eval-mode passes on
+    zeroed inputs, BatchNorm with running statistics), clipping, weights and BatchNorm statistics after
+    an SGD step. `history`: running audio and vision scores after that many earlier steps, so that the
+    coefficients move far from 1 (and clip the gradients)."""
+    ours = tiny_model()
+    net = copy.deepcopy(ours)
+    theirs = TheirGradMod(net)
+    method = get_method("agm", alpha=1.5)
+    method.restore_state({} if history is None else {"running_scores": history[:2], "steps": history[2]})
+    running_a, running_v, done = (0.0, 0.0, 0) if history is None else history
+    clips = []
+    for step in range(2):
+        b = batch(6, 10 + step)
+        out = Outputs(*ours(inputs(b), return_parts=True), b["label"], inputs(b))
+        context = StepContext(ours, epoch=0, step=done + step, generator=torch.Generator())
+        loss = method.backward(out, context)
+        log = method.after_backward(out, context)
+        assert ours.training and all(m.training for m in ours.modules())  # the eval-mode passes leave it training
+        their_loss, coeff_a, coeff_v, running_a, running_v, clipped = their_agm_step(
+            theirs, b["audio"], b["vision"], b["label"], running_a, running_v, done + step + 1, alpha=1.5)
+        assert loss.item() == pytest.approx(their_loss.item(), rel=1e-5)
+        assert (log["coeff_audio"], log["coeff_vision"]) == pytest.approx((coeff_a, coeff_v), rel=1e-4)
+        assert method.state["running_scores"] == pytest.approx((running_a, running_v), rel=1e-5)
+        assert method.state["steps"] == done + step + 1 and log["clipped"] == float(clipped)
+        for (name, p), q in zip(ours.named_parameters(), net.parameters()):
+            assert close(p.grad, q.grad), name
+        clips.append(clipped)
+        assert sgd_step_equal(ours, net)
+        for (name, p), q in zip(ours.state_dict().items(), net.state_dict().values()):
+            assert torch.allclose(p.float(), q.float(), atol=1e-6), name  # BatchNorm statistics too
+        # float32 differences of 1e-7 grow to 1e-3 within two steps through BatchNorm over a few 2 x 2
+        # maps (their loop against itself does the same): the next step starts from the same weights
+        net.load_state_dict(ours.state_dict())
+        ours.zero_grad(), net.zero_grad()
+    if history is not None:
+        assert abs(math.log(log["coeff_audio"])) > 0.5 and abs(math.log(log["coeff_vision"])) > 0.3
+        assert any(clips)
+
+
+def test_agm_outside_its_window_is_the_joint_gradient_and_still_tracks_scores():
+    """Outside the window ours is their update with both coefficients 1 (their hooks' scales before the
+    window), and the running scores go on."""
+    ours = tiny_model()
+    plain = copy.deepcopy(ours)
+    theirs = TheirGradMod(copy.deepcopy(ours))
+    method = get_method("agm", modulation_starts=1, modulation_ends=3)
+    b = batch(4, 3)
+    out = Outputs(*ours(inputs(b), return_parts=True), b["label"], inputs(b))
+    context = StepContext(ours, epoch=0, step=0, generator=torch.Generator())
+    method.backward(out, context)
+    log = method.after_backward(out, context)
+    *_, running_a, running_v, _ = their_agm_step(theirs, b["audio"], b["vision"], b["label"], 0.0, 0.0, 1, 1.5, modulate=False)
+    torch.nn.functional.cross_entropy(plain(inputs(b)), b["label"]).backward()
+    assert (log["coeff_audio"], log["coeff_vision"]) == (1.0, 1.0)
+    assert method.state["running_scores"] == pytest.approx((running_a, running_v), rel=1e-5)
+    for (name, p), q, r in zip(ours.named_parameters(), theirs.parameters(), plain.parameters()):
+        assert close(p.grad, q.grad) and close(p.grad, r.grad), name
+
+
+@pytest.mark.parametrize("fusion, layer", [("concat", "fc_out"), ("sum", "fc_y"), ("gated", "fc_out")])
+def test_agm_clips_by_the_output_layer_on_unscaled_gradients(fusion, layer):
+    """Their check reads the head's output-layer weight gradient (ours: each head's logit layers); under
+    fp16 the gradients still carry the loss scale after backward, so the check divides it out."""
+    from types import SimpleNamespace
+
+    from model_zoo.fusion import FusionHead
+
+    model, calls = nn.Module(), []
+    model.fusion = FusionHead(fusion, 4, 6)
+    accelerator = SimpleNamespace(scaler=SimpleNamespace(get_scale=lambda: 1024.0),
+                                  clip_grad_norm_=lambda parameters, norm: calls.append(norm))
+    method = get_method("agm")
+    for unscaled, clipped in ((0.9, False), (-1.1, True)):
+        weight = getattr(model.fusion, layer).weight
+        weight.grad = torch.zeros_like(weight)
+        weight.grad[0, 0] = unscaled * 1024.0
+        log = method.after_backward(None, StepContext(model, 0, 0, torch.Generator(), accelerator))
+        assert log["clipped"] == float(clipped)
+    assert calls == [1.0]
+
+
+def test_agm_needs_the_inputs_and_resumes_from_its_saved_state():
+    model = tiny_model()
+    b = batch(2, 1)
+    method = get_method("agm")
+    with pytest.raises(ModelZooError, match="give Outputs the step's inputs"):
+        method.backward(Outputs(*model(inputs(b), return_parts=True), b["label"]),
+                        StepContext(model, epoch=0, step=0, generator=torch.Generator()))
+    method.restore_state({"running_scores": (1.0, 2.0), "steps": 7})
+    method.state["log"] = {"coeff_audio": 2.0}
+    assert method.saved_state() == {"running_scores": (1.0, 2.0), "steps": 7}  # what a checkpoint keeps
+    method.restore_state({})  # the next seed's run starts afresh
+    assert method.state == {} and get_method("pmr").saved_state() == {}
+
+
 # ---------------------------------------------------------------- bad hyperparameters
 
 
@@ -291,6 +490,9 @@ def test_one_mmpareto_step_equals_their_train_epoch(fusion, seed, agree):
     ("pmr", {"prototype_fraction": 0.0}, "--prototype-fraction must be in (0, 1]"),
     ("pmr", {"modulation_starts": 5}, "--modulation-starts 5 is after the last epoch (3, counted from 0)"),
     ("mmpareto", {"gamma": -1.0}, "mmpareto: --gamma must be above 0, got -1.0"),
+    ("agm", {"alpha": 0.0}, "agm: --alpha must be above 0, got 0.0"),
+    ("agm", {"alpha": 80.0}, "agm: --alpha 80.0 is too large"),
+    ("agm", {"modulation_starts": 4}, "--modulation-starts 4 is after the last epoch (3, counted from 0)"),
 ])
 def test_bad_hyperparameters_are_one_line(name, options, message):
     with pytest.raises(ModelZooError) as error:
@@ -334,12 +536,18 @@ from model_zoo.balancing import Outputs, StepContext, get_method
 from model_zoo.fusion import FusionHead
 
 
-class Tiny(nn.Module):  # the separate-encoder interface: .audio, .vision, .fusion, return_parts
+class Tiny(nn.Module):  # the separate-encoder interface: .audio, .vision, .fusion, split, encode, return_parts
     def __init__(self):
         super().__init__()
         self.audio = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16))
         self.vision = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 16))
         self.fusion = FusionHead("concat", 16, 6)
+
+    def split(self, x):
+        return x["audio"], x["vision"]
+
+    def encode(self, modality, part):
+        return getattr(self, modality)(part)
 
     def forward(self, x, return_parts=False):
         a, v = self.audio(x["audio"]), self.vision(x["vision"])
@@ -354,19 +562,20 @@ g = torch.Generator().manual_seed(1)
 data = [{"audio": torch.randn(8, 8, generator=g), "vision": torch.randn(8, 12, generator=g),
          "label": torch.randint(0, 6, (8,), generator=g)} for _ in range(14)]
 result = {}
-for name, options in (("pmr", {"prototype_fraction": 0.5, "alpha": 2.0}), ("mmpareto", {})):
+for name, options in (("pmr", {"prototype_fraction": 0.5, "alpha": 2.0}), ("mmpareto", {}), ("agm", {"alpha": 3.0})):
     torch.manual_seed(0)
     model = Tiny()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     model, optimizer = accelerator.prepare(model, optimizer)
     method, logs = get_method(name, **options), []
+    method.restore_state({"running_scores": (1.5, 2.5), "steps": 4} if name == "agm" else {})  # AGM: coefficients far from 1
     for step, b in enumerate(data[10:]):
         context = StepContext(accelerator.unwrap_model(model), 0, step, torch.Generator().manual_seed(step), accelerator,
                               [share(t) for t in data[:10]], parts)
         if step == 0:
             method.start_epoch(context)
         b = share(b)
-        out = Outputs(*model(parts(b), return_parts=True), b["label"])
+        out = Outputs(*model(parts(b), return_parts=True), b["label"], parts(b))
         method.backward(out, context)
         logs.append(method.after_backward(out, context))
         optimizer.step()
@@ -379,9 +588,10 @@ if accelerator.is_main_process:
 
 
 def test_two_processes_update_like_one(tmp_path):
-    """PMR (prototypes and scores from all processes' batches) and MMPareto (its own gradients averaged over
-    the processes, one DDP backward) on a tiny two-encoder model: 2 CPU processes with half the batch each
-    make the same 4 updates as one process with the whole batch."""
+    """PMR (prototypes and scores from all processes' batches), MMPareto (its own gradients averaged over
+    the processes, one DDP backward) and AGM (scores from the global batch, extra passes through the
+    unwrapped model in DDP's one backward) on a tiny two-encoder model: 2 CPU processes with half the
+    batch each make the same 4 updates as one process with the whole batch."""
     import json
     import os
     import subprocess
@@ -404,9 +614,10 @@ def test_two_processes_update_like_one(tmp_path):
         results[run] = json.loads((tmp_path / f"{run}.json").read_text())
     one, two = results["one"], results["two"]
     assert (one["processes"], two["processes"]) == (1, 2)
-    for name in ("pmr", "mmpareto"):
+    for name in ("pmr", "mmpareto", "agm"):
         for a, b in zip(one[name]["logs"], two[name]["logs"]):
             assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6) for k in a), name
         for p, q in zip(one[name]["params"], two[name]["params"]):
             assert torch.allclose(torch.tensor(p), torch.tensor(q), atol=1e-5), name
     assert {log["proto_audio"] > 0 for log in one["pmr"]["logs"]} | {log["proto_vision"] > 0 for log in one["pmr"]["logs"]} == {True, False}
+    assert max(abs(math.log(log["coeff_audio"])) for log in one["agm"]["logs"]) > 1

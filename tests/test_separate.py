@@ -232,6 +232,9 @@ def test_the_ogm_ge_recipes_are_their_defaults(tmp_path):
     assert (pmr.fusion, pmr.lr, pmr.epochs, pmr.balancing.name, pmr.balancing.alpha) == ("sum", 5e-4, 130, "pmr", 5.0)
     pareto = parse_args(["--recipe", "resnet18_separate-ogm-ge-mmpareto", "--data", str(tmp_path), "--out", str(tmp_path)])
     assert (pareto.lr, pareto.epochs, pareto.lr_decay_epochs, pareto.balancing.gamma) == (2e-3, 50, 30, 1.5)
+    agm = parse_args(["--recipe", "resnet18_separate-ogm-ge-agm", "--data", str(tmp_path), "--out", str(tmp_path)])
+    assert (agm.fusion, agm.optimizer, agm.epochs, agm.lr_decay_epochs) == ("concat", "sgd", 1500, 70)
+    assert agm.balancing.hyperparameters() == {"alpha": 1.5, "modulation_starts": 0, "modulation_ends": 1499}
 
 
 # ---------------------------------------------------------------- several processes, the Hub, predict
@@ -327,6 +330,32 @@ def test_ogm_ge_baseline_trains_on_their_inputs_with_their_recipe(ogm_ge_data, c
     model = model_zoo.from_pretrained(tmp_path / "run")
     (p,) = predict(model, [corpus / "VideoFlash" / "1001_DFA_ANG_XX.flv"])
     assert p.error is None and sum(p.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_agm_trains_and_a_resumed_run_goes_on_with_its_running_scores(ogm_ge_data, tmp_path):
+    """AGM through the trainer (the inputs reach the method, the extra eval-mode passes run on the real
+    model): its running scores are saved in every checkpoint, and a run resumed after the first step
+    ends with the same running scores, over as many steps, as the run that was not interrupted."""
+    import shutil
+
+    def method_state(run, checkpoint):  # TrainState is the second object registered for checkpointing
+        return torch.load(run / "checkpoints" / checkpoint / "custom_checkpoint_1.pkl", weights_only=False)["method_state"]
+
+    common = ["--recipe", "resnet18_separate-ogm-ge", "--method", "agm", "--data", str(ogm_ge_data), "--epochs", "1",
+              "--batch-size", "8", "--precise-bn-batches", "1", "--no-shuffle", "--checkpointing-steps", "1"]
+    train_main([*common, "--out", str(tmp_path / "whole")])
+    m = metrics(tmp_path / "whole")
+    assert m["training"]["method"] == "agm" and m["training"]["method_options"]["alpha"] == 1.5
+    first, last = method_state(tmp_path / "whole", "step_1"), method_state(tmp_path / "whole", "epoch_1")
+    assert first["steps"] == 1 and last["steps"] > 1
+    assert all(0 < score < 20 for score in last["running_scores"])
+
+    (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(tmp_path / "whole" / "checkpoints" / "step_1", tmp_path / "resumed" / "checkpoints" / "step_1")
+    train_main([*common, "--out", str(tmp_path / "resumed"), "--resume-from", "latest"])
+    resumed = method_state(tmp_path / "resumed", "epoch_1")
+    assert resumed["steps"] == last["steps"]
+    assert resumed["running_scores"] == pytest.approx(last["running_scores"], rel=1e-4)
 
 
 def test_the_comparison_runs_what_is_missing_and_reports_methods_side_by_side(ogm_ge_data, tmp_path, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from ..config import ModelZooError
+from .agm import AGM
 from .base import BalancingMethod, Outputs, StepContext
 from .joint import Joint
 from .mla import MLA
@@ -26,6 +27,7 @@ METHODS: dict[str, type[BalancingMethod]] = {
     "ogm-ge": OGMGE,
     "pmr": PMR,
     "mmpareto": MMPareto,
+    "agm": AGM,
     "mla": MLA,
     "reconboost": ReconBoost,
 }

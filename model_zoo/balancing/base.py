@@ -4,8 +4,9 @@ The training loop (`model_zoo.train`) stays one loop. Each step it runs the mode
 modality's logits (`model(x, return_parts=True)`), asks the method for the loss, backpropagates,
 lets the method change the gradients, then steps the optimizer:
 
+    method.restore_state(saved)              # once per run: empty state, or what the resumed checkpoint kept
     method.start_epoch(context)              # per-epoch state (prototypes, boosting rounds), once per epoch
-    out = Outputs(*model(inputs, return_parts=True), labels)
+    out = Outputs(*model(inputs, return_parts=True), labels, inputs)
     loss = method.backward(out, context)     # default: accelerator.backward(method.loss(out))
     method.after_backward(out, context)      # gradient modulation (OGM-GE), between backward and step
     optimizer.step()
@@ -14,6 +15,8 @@ Whatever a method computes from the batch comes from the global batch: `context.
 adds a per-process tensor over all processes (a no-op on one), and under DDP the gradients a
 method reads after backward are already averaged over the processes. Noise is drawn from
 `context.generator`, seeded alike on every process, so every process makes the same update.
+State a method carries from step to step (`state`) is computed from global sums, so it is the same
+on every process; what of it must survive a resume, `saved_state` hands to the checkpoint.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from ..config import ModelZooError
 
 @dataclass(frozen=True)
 class Outputs:
-    """One step's model outputs: the fused logits, each modality's logits and features, and the labels."""
+    """One step's model outputs: the fused logits, each modality's logits and features, the labels, and
+    the model input they came from (for a method that reruns the encoders on a changed input: AGM)."""
 
     logits: torch.Tensor
     parts: dict[str, torch.Tensor]
     features: dict[str, torch.Tensor]
     labels: torch.Tensor
+    inputs: Any = None
 
 
 @dataclass
@@ -109,6 +114,17 @@ class BalancingMethod:
         MMPareto's backward hands to after_backward). Not a dataclass field: the fields are the
         hyperparameters (the training flags) and the method is frozen."""
         return self.__dict__.setdefault("_state", {})
+
+    def saved_state(self) -> dict:
+        """What of `state` a training checkpoint keeps (plain numbers), for a resumed run to go on from:
+        AGM's running scores. Most methods keep nothing (PMR recomputes its prototypes in start_epoch)."""
+        return {}
+
+    def restore_state(self, saved: dict) -> None:
+        """Once at the start of every run: `state` emptied (a run over several seeds reuses the method),
+        then filled with what `saved_state` gave the checkpoint being resumed, if any."""
+        self.state.clear()
+        self.state.update(saved)
 
     def hyperparameters(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
