@@ -25,6 +25,7 @@ import re
 import pytest
 import torch
 from torch import nn
+from two_processes import assert_same_updates, one_and_two_processes
 
 import model_zoo
 from model_zoo.balancing import Outputs, StepContext, get_method
@@ -527,97 +528,30 @@ def test_the_flags_reach_the_method(tmp_path):
 # ---------------------------------------------------------------- several processes
 
 
-TWO_ENCODERS = '''
-import json, sys
-import torch
-from accelerate import Accelerator
-from torch import nn
-from model_zoo.balancing import Outputs, StepContext, get_method
-from model_zoo.fusion import FusionHead
-
-
-class Tiny(nn.Module):  # the separate-encoder interface: .audio, .vision, .fusion, split, encode, return_parts
-    def __init__(self):
-        super().__init__()
-        self.audio = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16))
-        self.vision = nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 16))
-        self.fusion = FusionHead("concat", 16, 6)
-
-    def split(self, x):
-        return x["audio"], x["vision"]
-
-    def encode(self, modality, part):
-        return getattr(self, modality)(part)
-
-    def forward(self, x, return_parts=False):
-        a, v = self.audio(x["audio"]), self.vision(x["vision"])
-        logits = self.fusion(a, v)
-        return (logits, self.fusion.unimodal_logits(a, v), {"audio": a, "vision": v}) if return_parts else logits
-
-
-accelerator = Accelerator(cpu=True)
-share = lambda b: {k: t.chunk(accelerator.num_processes)[accelerator.process_index] for k, t in b.items()}
-parts = lambda b: {"audio": b["audio"], "vision": b["vision"]}
-g = torch.Generator().manual_seed(1)
-data = [{"audio": torch.randn(8, 8, generator=g), "vision": torch.randn(8, 12, generator=g),
-         "label": torch.randint(0, 6, (8,), generator=g)} for _ in range(14)]
-result = {}
-for name, options in (("pmr", {"prototype_fraction": 0.5, "alpha": 2.0}), ("mmpareto", {}), ("agm", {"alpha": 3.0})):
-    torch.manual_seed(0)
-    model = Tiny()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    method, logs = get_method(name, **options), []
-    method.restore_state({"running_scores": (1.5, 2.5), "steps": 4} if name == "agm" else {})  # AGM: coefficients far from 1
-    for step, b in enumerate(data[10:]):
-        context = StepContext(accelerator.unwrap_model(model), 0, step, torch.Generator().manual_seed(step), accelerator,
-                              [share(t) for t in data[:10]], parts)
-        if step == 0:
-            method.start_epoch(context)
-        b = share(b)
-        out = Outputs(*model(parts(b), return_parts=True), b["label"], parts(b))
-        method.backward(out, context)
-        logs.append(method.after_backward(out, context))
-        optimizer.step()
-        optimizer.zero_grad()
-    result[name] = {"logs": logs, "params": [p.detach().flatten().tolist() for p in accelerator.unwrap_model(model).parameters()]}
-if accelerator.is_main_process:
-    with open(sys.argv[1], "w") as f:
-        json.dump({"processes": accelerator.num_processes, **result}, f)
-'''
-
-
 def test_two_processes_update_like_one(tmp_path):
-    """PMR (prototypes and scores from all processes' batches), MMPareto (its own gradients averaged over
-    the processes, one DDP backward) and AGM (scores from the global batch, extra passes through the
-    unwrapped model in DDP's one backward) on a tiny two-encoder model: 2 CPU processes with half the
-    batch each make the same 4 updates as one process with the whole batch."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = tmp_path / "two_encoders.py"
-    script.write_text(TWO_ENCODERS)
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    launcher = str(Path(sys.executable).with_name("accelerate"))
-    runs = {"one": [sys.executable, str(script)],
-            "two": [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                    "--mixed_precision", "no", "--dynamo_backend", "no", str(script)]}
-    results = {}
-    for run, cmd in runs.items():
-        r = subprocess.run([*cmd, str(tmp_path / f"{run}.json")], capture_output=True, text=True, timeout=600,
-                           env={**env, "ACCELERATE_USE_CPU": "true"} if run == "two" else env)
-        assert r.returncode == 0, r.stderr[-3000:]
-        results[run] = json.loads((tmp_path / f"{run}.json").read_text())
-    one, two = results["one"], results["two"]
-    assert (one["processes"], two["processes"]) == (1, 2)
-    for name in ("pmr", "mmpareto", "agm"):
-        for a, b in zip(one[name]["logs"], two[name]["logs"]):
-            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6) for k in a), name
-        for p, q in zip(one[name]["params"], two[name]["params"]):
-            assert torch.allclose(torch.tensor(p), torch.tensor(q), atol=1e-5), name
+    """Every method on a tiny two-encoder model (tests/two_processes.py): 2 CPU processes with half the batch
+    each make the same updates as one process with the whole batch. PMR: prototypes and scores from all
+    processes' batches; MMPareto: its own gradients averaged over the processes, one DDP backward; AGM:
+    scores from the global batch, extra passes through the unwrapped model in DDP's one backward, started
+    far from 1; MLA: each modality's gradients and mean feature averaged (no DDP backward for the first),
+    its projector alike; ReconBoost: both boosting phases and a rectification, DDP accepting the boosting
+    steps whose loss reaches one encoder; the unimodal runs likewise."""
+    runs = {
+        "pmr": {"method": "pmr", "options": {"prototype_fraction": 0.5, "alpha": 2.0}, "loader": (0, 10), "steps": (10, 14)},
+        "mmpareto": {"method": "mmpareto", "loader": (0, 10), "steps": (10, 14)},
+        "agm": {"method": "agm", "options": {"alpha": 3.0}, "restore": {"running_scores": (1.5, 2.5), "steps": 4},
+                "loader": (0, 10), "steps": (10, 14)},
+        "mla": {"method": "mla", "fusion": "shared", "weight_decay": 1e-3, "loader": (0, 4), "steps": (0, 4),
+                "state": ["projector"]},
+        "reconboost": {"method": "reconboost", "options": {"boosting_epochs": 1, "rectification_epochs": 1},
+                       "fusion": "sum", "weight_decay": 5e-4, "epochs": 3},
+        "audio-only": {"method": "audio-only", "weight_decay": 1e-3, "steps": (0, 3)},
+    }
+    one, two = one_and_two_processes(tmp_path, runs)
+    for name in runs:
+        assert_same_updates(one[name], two[name])
+    # each run did what it is for: the checks would pass on runs that do nothing
     assert {log["proto_audio"] > 0 for log in one["pmr"]["logs"]} | {log["proto_vision"] > 0 for log in one["pmr"]["logs"]} == {True, False}
     assert max(abs(math.log(log["coeff_audio"])) for log in one["agm"]["logs"]) > 1
+    assert [sorted(log) for log in one["reconboost"]["logs"]] == [["ensemble_prob"]] * 2 + [[]] * 2 + [["ensemble_prob"]] * 2
+    assert len(one["mla"]["logs"]) == 4 and one["mla"]["state"]["projector"]

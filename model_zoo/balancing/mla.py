@@ -45,7 +45,7 @@ Differences from their code:
   `model_zoo.fusion.entropy_weighted`. Their fixed
   fusion (`av_alpha` 0.55, without `--dynamic`) is not offered.
 - the loss logged is the mean of the two modalities' (theirs weights them 0.55 / 0.45).
-- P lives in the method's state: a resumed run starts it again from the identity.
+- P and its update count are saved in every checkpoint (`saved_state`): a resumed run goes on with them.
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ class MLA(BalancingMethod):
                 projector = self.state.get("projector")
                 if projector is None:
                     projector = torch.eye(features.shape[1], device=head.weight.device)
+                projector = projector.to(head.weight.device)  # a resumed one comes from the checkpoint on the CPU
                 projector = update_projector(projector, mean_feature, alpha)
                 self.state["projector"] = projector
                 head.weight.grad = head.weight.grad @ projector.T.to(head.weight.grad.dtype)
@@ -150,3 +151,6 @@ class MLA(BalancingMethod):
 
     def after_backward(self, out: Outputs, context: StepContext) -> dict[str, float]:
         return self.state.pop("log", {})
+
+    def saved_state(self) -> dict:
+        return {k: self.state[k] for k in ("projector", "updates") if k in self.state}
