@@ -116,8 +116,9 @@ class BalancingMethod:
         return self.__dict__.setdefault("_state", {})
 
     def saved_state(self) -> dict:
-        """What of `state` a training checkpoint keeps (plain numbers), for a resumed run to go on from:
-        AGM's running scores. Most methods keep nothing (PMR recomputes its prototypes in start_epoch)."""
+        """What of `state` a training checkpoint keeps (numbers, tensors), for a resumed run to go on from:
+        AGM's running scores, MLA's projector. Most methods keep nothing (PMR recomputes its prototypes
+        in start_epoch)."""
         return {}
 
     def restore_state(self, saved: dict) -> None:
