@@ -4,6 +4,7 @@ can be made before anything is loaded (each a one-line error)."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 from crema_tools.errors import CremaToolsError
@@ -61,8 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--method", "--modulation", dest="method", choices=tuple(METHODS),
                     help="separate-encoder models: a balancing method (model_zoo.balancing; default joint)")
     for name, kind in hyperparameter_types().items():
+        takers = [method for method, cls in METHODS.items() if name in {f.name for f in fields(cls)}]
         ap.add_argument(f"--{name.replace('_', '-')}", type=yes_no if kind is bool else kind,
-                        help="a balancing method's hyperparameter (default: the method's paper value)")
+                        help=f"{', '.join(takers)}: a hyperparameter (default: the method's paper value)")
     ap.add_argument("--gradient-accumulation-steps", type=int, default=1)
     ap.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default=None,
                     help="default: accelerate launch's setting")
