@@ -104,6 +104,7 @@ def main(argv=None) -> dict:
         loader = split_loader(folder, variant, args.split, cfg, args.batch_size, args.num_workers)
         modality = get_variant(variant).modality
         result = evaluate_split(model, loader, accelerator, modality)
+        accelerator.end_training()  # the process group destroyed before exit, where gloo's teardown can abort
     out = args.out or (Path(args.model) if Path(args.model).is_dir() else Path("."))
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)

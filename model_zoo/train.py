@@ -248,6 +248,11 @@ def train_one(args, seed: int, out: Path) -> dict:
         run = RunMetrics(metrics)
         run.save(out / "metrics.json")
         write_card(out, best, run)
+    # The DDP model's reducer holds gloo's pending work: freed now, while the process group and the
+    # interpreter are alive, not at exit, where it sporadically aborts a finished process
+    # ("terminate called without an active exception"); then the process group goes
+    model = optimizer = None
+    accelerator.free_memory()
     accelerator.end_training()
     return metrics
 
