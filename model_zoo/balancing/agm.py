@@ -175,10 +175,7 @@ class AGM(BalancingMethod):
         else:
             loss = F.cross_entropy(out.logits, out.labels)
             coeff_a = coeff_v = 1.0
-        if context.accelerator is not None:
-            context.accelerator.backward(loss)
-        else:
-            loss.backward()
+        context.backward(loss)
         self.state["log"] = {"coeff_audio": coeff_a, "coeff_vision": coeff_v, "score_audio": score_a, "score_vision": score_v}
         return loss
 

@@ -71,6 +71,38 @@ class StepContext:
     def encoder(self, modality: str) -> torch.nn.Module:
         return getattr(self.model, modality)
 
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate `loss` through accelerate (DDP's averaging, mixed precision's loss scale), or
+        plainly where a test gives no accelerator."""
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)
+        else:
+            loss.backward()
+
+    def backward_reaching_only(self, loss: torch.Tensor) -> None:
+        """Backpropagate `loss` to the parameters it reaches; every other one ends with no gradient (None),
+        so the optimizer leaves it, momentum and weight decay included (a zero gradient would still move
+        it). DDP wants every parameter in each backward: the others join with weight 0, then lose it."""
+        reached = parameters_reached(loss)
+        idle = [p for p in self.model.parameters() if p.requires_grad and id(p) not in reached]
+        self.backward(loss + sum(0.0 * p.sum() for p in idle))
+        for p in idle:
+            p.grad = None
+
+
+def parameters_reached(loss: torch.Tensor) -> set[int]:
+    """The ids of the parameters `loss` depends on: the leaves of its autograd graph."""
+    reached, seen, nodes = set(), set(), [loss.grad_fn]
+    while nodes:
+        node = nodes.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):  # AccumulateGrad: a leaf that requires grad
+            reached.add(id(node.variable))
+        nodes.extend(child for child, _ in node.next_functions)
+    return reached
+
 
 @dataclass(frozen=True)
 class BalancingMethod:
@@ -94,10 +126,7 @@ class BalancingMethod:
         """Backpropagate this step's loss and return it (for the log). A method needing several
         backward passes (one per loss, as Pareto methods do) overrides this."""
         loss = self.loss(out)
-        if context.accelerator is not None:
-            context.accelerator.backward(loss)
-        else:
-            loss.backward()
+        context.backward(loss)
         return loss
 
     def loss(self, out: Outputs) -> torch.Tensor:

@@ -123,16 +123,9 @@ class MLA(BalancingMethod):
                         p.grad = flat[offset:offset + p.numel()].view_as(p).to(p.dtype)
                     offset += p.numel()
                 stats = flat[offset:]
-            else:  # the forward's one backward: DDP averages it, and must see every parameter once (the others' are 0)
-                own = {id(p) for p in params}
-                idle = [p for p in context.model.parameters() if p.requires_grad and id(p) not in own]
-                total = loss + sum(0.0 * p.sum() for p in idle)
-                if accelerator is not None:
-                    accelerator.backward(total)
-                else:
-                    total.backward()
-                for p in idle:  # not stepped (no weight decay, no momentum), as their loop leaves them
-                    p.grad = None
+            else:  # the forward's one backward, which DDP averages; the idle encoder is not stepped (no weight
+                # decay, no momentum), as their loop leaves it
+                context.backward_reaching_only(loss)
                 stats = context.global_mean(torch.cat(stats))
             mean_feature = stats[:-2] / stats[-2]
             if self.state.get("updates", 0):  # their exp_count: not at the run's first update

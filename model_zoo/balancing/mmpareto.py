@@ -88,10 +88,7 @@ class MMPareto(BalancingMethod):
         both = context.global_mean(torch.stack(flat))  # one all-reduce for both
         self.state["grads"] = (params, both[0], both[1])
         loss = fused + unimodal
-        if accelerator is not None:
-            accelerator.backward(loss)
-        else:
-            loss.backward()
+        context.backward(loss)
         return loss
 
     @torch.no_grad()

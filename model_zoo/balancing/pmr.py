@@ -119,10 +119,7 @@ class PMR(BalancingMethod):
 
     def backward(self, out: Outputs, context: StepContext) -> torch.Tensor:
         loss = self.rebalanced_loss(out, context)
-        if context.accelerator is not None:
-            context.accelerator.backward(loss)
-        else:
-            loss.backward()
+        context.backward(loss)
         return loss
 
     def rebalanced_loss(self, out: Outputs, context: StepContext) -> torch.Tensor:

@@ -23,7 +23,8 @@ refused. In a boosting epoch, every parameter the boosting loss does not reach (
 and with `sum` fusion the other modality's linear head) ends the backward with no gradient (None),
 so the optimizer leaves it, momentum and weight decay included, as their optimizer over the
 trained learner alone does; under DDP those parameters take part in the backward with a zero
-gradient (`0 * fused logits`), as DDP wants every parameter in each backward, and lose it after.
+gradient, as DDP wants every parameter in each backward, and lose it after
+(`StepContext.backward_reaching_only`).
 Their fresh optimizer per phase is our optimizer's state cleared when a phase starts
 (`StepContext.optimizer`; not when a run resumes within that epoch: its saved state goes on).
 The loss is per sample, so several processes make the update one makes on their global batch.
@@ -61,20 +62,6 @@ from .base import BalancingMethod, Outputs, StepContext, check_positive
 
 MODALITIES = ("audio", "vision")
 SUMMED_FUSIONS = ("sum", "concat")  # fusion heads whose fused logits are the sum of the modalities' logits
-
-
-def parameters_reached(loss: torch.Tensor) -> set[int]:
-    """The ids of the parameters `loss` depends on: the leaves of its autograd graph."""
-    reached, seen, nodes = set(), set(), [loss.grad_fn]
-    while nodes:
-        node = nodes.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        if hasattr(node, "variable"):  # AccumulateGrad: a leaf that requires grad
-            reached.add(id(node.variable))
-        nodes.extend(child for child, _ in node.next_functions)
-    return reached
 
 
 @dataclass(frozen=True)
@@ -126,26 +113,19 @@ class ReconBoost(BalancingMethod):
         boosted, _ = self.phase(context.epoch)
         if boosted is None:
             loss = F.cross_entropy(out.logits, out.labels)  # the ensemble's: the sum of the learners' logits
-            self.state["frozen"], self.state["log"] = [], {}
-        else:
-            other = MODALITIES[1 - MODALITIES.index(boosted)]
-            rows = torch.arange(len(out.labels), device=out.labels.device)
-            ensemble_prob = out.parts[other].detach().softmax(dim=1)[rows, out.labels]
-            weight = (self.ce_weight - self.reconcile_weight * ensemble_prob) / out.logits.shape[1]
-            loss = (weight * F.cross_entropy(out.parts[boosted], out.labels, reduction="none")).mean()
-            reached = parameters_reached(loss)
-            self.state["frozen"] = [p for p in context.model.parameters() if p.requires_grad and id(p) not in reached]
-            count = torch.tensor(len(rows), dtype=torch.float64, device=rows.device)
-            summed = context.global_sum(torch.stack([ensemble_prob.sum().double(), count]))  # the global batch's mean
-            self.state["log"] = {"ensemble_prob": (summed[0] / summed[1]).item()}
-            loss = loss + 0 * out.logits.sum()  # every parameter in the backward, for DDP; their gradients dropped below
-        if context.accelerator is not None:
-            context.accelerator.backward(loss)
-        else:
-            loss.backward()
+            self.state["log"] = {}
+            context.backward(loss)
+            return loss
+        other = MODALITIES[1 - MODALITIES.index(boosted)]
+        rows = torch.arange(len(out.labels), device=out.labels.device)
+        ensemble_prob = out.parts[other].detach().softmax(dim=1)[rows, out.labels]
+        weight = (self.ce_weight - self.reconcile_weight * ensemble_prob) / out.logits.shape[1]
+        loss = (weight * F.cross_entropy(out.parts[boosted], out.labels, reduction="none")).mean()
+        count = torch.tensor(len(rows), dtype=torch.float64, device=rows.device)
+        summed = context.global_sum(torch.stack([ensemble_prob.sum().double(), count]))  # the global batch's mean
+        self.state["log"] = {"ensemble_prob": (summed[0] / summed[1]).item()}
+        context.backward_reaching_only(loss)  # the other learner: no gradient, so the optimizer leaves it
         return loss
 
     def after_backward(self, out: Outputs, context: StepContext) -> dict[str, float]:
-        for p in self.state.pop("frozen", []):
-            p.grad = None  # the optimizer skips it: no momentum, no weight decay
         return dict(self.state.get("log", {}))
